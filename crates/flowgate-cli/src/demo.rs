@@ -1,0 +1,69 @@
+//! `flowgate demo`: a plausible university register, with the legacy problems real registers
+//! have (data taken from copies, a flow into an authoritative system, systems without a DPIA, an
+//! overdue DPIA review, special category data in the warehouse), loaded through the same import
+//! path as a university's own spreadsheets.
+
+use flowgate_core::register::RecordKind;
+use flowgate_store::Store;
+
+use crate::Outcome;
+use crate::output::command_name;
+
+/// The demo register, as the CSV files a university would import.
+const FILES: [(&str, &[u8]); 4] = [
+    ("people.csv", include_bytes!("../demo/people.csv")),
+    ("systems.csv", include_bytes!("../demo/systems.csv")),
+    ("data_items.csv", include_bytes!("../demo/data_items.csv")),
+    ("flows.csv", include_bytes!("../demo/flows.csv")),
+];
+
+pub async fn run(store: &Store, actor: &str) -> anyhow::Result<Outcome> {
+    let mut register = store.load_register().await?;
+    let fg = command_name();
+    if register.is_empty() {
+        let files: Vec<(String, Vec<u8>)> = FILES
+            .iter()
+            .map(|(n, b)| ((*n).to_owned(), b.to_vec()))
+            .collect();
+        let parsed = flowgate_exchange::read_csv(&files, &register).map_err(|p| {
+            anyhow::anyhow!("the built-in demo register does not import (a bug):\n{p}")
+        })?;
+        let records = parsed.records.into_iter().map(|(_, r)| r).collect();
+        let applied =
+            crate::import::write(store, &mut register, records, actor, "the demo register").await?;
+        println!(
+            "Loaded the demo register of the University of Example: {}.",
+            applied.summary()
+        );
+    } else {
+        let counts: Vec<String> = RecordKind::ALL
+            .iter()
+            .map(|&k| {
+                format!(
+                    "{} {}",
+                    register.len(k),
+                    flowgate_store::plural(k, register.len(k))
+                )
+            })
+            .collect();
+        println!(
+            "The register is not empty ({}), so the demo left it alone.\n\
+             For a fresh demo, point Flowgate at another database: {fg} --database-url sqlite://demo.db demo",
+            counts.join(", ")
+        );
+    }
+    println!(
+        "\nThings to try:\n\
+         \x20 {fg} list systems                      the register's systems, owners and DPIAs\n\
+         \x20 {fg} show system sits                  the student record system: its owner, DPIA and flows\n\
+         \x20 {fg} show system dw                    the data warehouse, a copy that others take data from\n\
+         \x20 {fg} list flows                        every recorded interface (2.4)\n\
+         \x20 {fg} set system moodle dpia_review_due=2028-10-31\n\
+         \x20                                        record a DPIA review; the change goes in the audit log\n\
+         \x20 {fg} audit log                         every change, hash-chained\n\
+         \x20 {fg} audit verify                      prove the log and the tables agree\n\
+         \x20 {fg} export --format xlsx --out iar.xlsx\n\
+         \x20                                        the register as a workbook (import takes it back)"
+    );
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,234 @@
+//! `flowgate`: the command line of Flowgate. Thin: it parses arguments, reads and writes files,
+//! and calls the crates that hold the rules (`flowgate-core`), the formats (`flowgate-exchange`)
+//! and the database (`flowgate-store`).
+
+mod audit_cmd;
+mod demo;
+mod edit;
+mod generate;
+mod import;
+mod output;
+mod view;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use flowgate_core::register::RecordKind;
+use flowgate_store::Store;
+
+/// Flowgate: the Information Asset Register and the gate for sharing and integrating data
+/// between a university's information systems (DPA CoP 06).
+#[derive(Debug, Parser)]
+#[command(name = "flowgate", version, about, long_about = None)]
+struct Cli {
+    /// The database: sqlite://PATH (created when missing) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "FLOWGATE_DATABASE_URL", default_value = flowgate_store::DEFAULT_URL)]
+    database_url: String,
+
+    /// Who is making the change, for the audit log (an e-mail address). Defaults to `cli:<user>`.
+    #[arg(long, global = true, env = "FLOWGATE_ACTOR")]
+    actor: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load the demo university register into an empty database and say what to try next.
+    Demo,
+    /// Add or update records from a folder of CSV files, an .xlsx workbook or a .json export.
+    /// All or nothing: one bad row and nothing is written.
+    Import {
+        /// A folder holding people.csv, systems.csv, data_items.csv, flows.csv (any subset), an
+        /// .xlsx workbook with sheets of those names, or a .json document written by export.
+        path: std::path::PathBuf,
+    },
+    /// Write the whole register as JSON (to standard output by default), CSV files or a workbook.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Where to write: a file for json and xlsx, a folder for csv.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// List the records of one kind as a table.
+    List {
+        #[arg(value_enum)]
+        kind: KindArg,
+        /// Show at most this many rows (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show one record; a system's page shows its owner, its DPIA and its flows in and out.
+    Show {
+        #[arg(value_enum)]
+        kind: KindArg,
+        /// The id (an e-mail address for a person).
+        id: String,
+    },
+    /// Change fields of one record, e.g. `flowgate set system sits dpia_status=approved`.
+    /// The change is checked like an import row and recorded in the audit log.
+    Set {
+        #[arg(value_enum)]
+        kind: KindArg,
+        id: String,
+        /// FIELD=VALUE pairs, with the CSV column names; an empty value clears an optional field.
+        #[arg(required = true)]
+        assignments: Vec<String>,
+    },
+    /// The audit log: verify the chain and the tables against it, or show events.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Write a synthetic register of a given size as CSV files, for load tests and benchmarks.
+    Generate(generate::Options),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and replay the log against the tables. Exit 1 on any mismatch.
+    Verify,
+    /// Show events after a sequence number.
+    Log {
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = output::Format::Text)]
+        format: output::Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+/// The kind of record a command is about, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KindArg {
+    #[value(alias = "person")]
+    People,
+    #[value(alias = "system")]
+    Systems,
+    #[value(
+        name = "data-items",
+        alias = "data-item",
+        alias = "data_items",
+        alias = "items"
+    )]
+    DataItems,
+    #[value(alias = "flow")]
+    Flows,
+}
+
+impl From<KindArg> for RecordKind {
+    fn from(k: KindArg) -> RecordKind {
+        match k {
+            KindArg::People => RecordKind::Person,
+            KindArg::Systems => RecordKind::System,
+            KindArg::DataItems => RecordKind::DataItem,
+            KindArg::Flows => RecordKind::Flow,
+        }
+    }
+}
+
+/// An error that is the user's input, not Flowgate's failure: exit 2, message as is.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// What a command asks the process to exit with when it did not fail.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    /// A check found a problem (e.g. `audit verify`): exit 1.
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            if let Some(bad) = e.downcast_ref::<BadInput>() {
+                eprintln!("{bad}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+/// The actor for the audit log.
+fn actor(cli_actor: &Option<String>) -> String {
+    cli_actor.clone().unwrap_or_else(|| {
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "unknown".into());
+        format!("cli:{user}")
+    })
+}
+
+async fn open(url: &str) -> anyhow::Result<Store> {
+    Store::open(url).await.with_context(|| {
+        format!(
+            "failed to open the register at {}",
+            flowgate_store::redact(url)
+        )
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let actor = actor(&cli.actor);
+    // Generating touches no database; opening one would create flowgate.db for nothing.
+    if let Command::Generate(opts) = &cli.command {
+        return generate::run(opts);
+    }
+    let store = open(&cli.database_url).await?;
+    let outcome = match cli.command {
+        Command::Demo => demo::run(&store, &actor).await?,
+        Command::Import { path } => import::run(&store, &actor, &path).await?,
+        Command::Export { format, out } => import::export(&store, format, out.as_deref()).await?,
+        Command::List { kind, limit } => view::list(&store, kind.into(), limit).await?,
+        Command::Show { kind, id } => view::show(&store, kind.into(), &id).await?,
+        Command::Set {
+            kind,
+            id,
+            assignments,
+        } => edit::run(&store, &actor, kind.into(), &id, &assignments).await?,
+        Command::Audit(AuditCommand::Verify) => audit_cmd::verify(&store).await?,
+        Command::Audit(AuditCommand::Log {
+            since,
+            limit,
+            format,
+        }) => audit_cmd::log(&store, since, limit, format).await?,
+        Command::Generate(_) => Outcome::Ok,
+    };
+    store.close().await;
+    Ok(outcome)
+}

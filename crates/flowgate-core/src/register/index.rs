@@ -1,0 +1,677 @@
+//! The in-memory index of the whole register: what the principles and impact analysis query, so
+//! that no question about the register scans its flows.
+//!
+//! People, systems and data items are few (thousands) and kept as whole records. Flows are many
+//! (a large university: a million) and kept compactly: systems and data items as `u32` positions,
+//! ids, requests and frequencies in shared arenas, so that a flow costs about 100 bytes in all
+//! rather than the ~300 of a `Flow` with its own strings. `Register::flow` rebuilds the record.
+//!
+//! What is indexed, and the cost of each question:
+//! - a record by id: one hash lookup;
+//! - flows out of / into a system: the system's adjacency list;
+//! - the active flows carrying a data item into a system: a binary search in a sorted
+//!   `(target, data item, flow)` table — the question Principle 2 (1.3.4) asks for every item;
+//! - the authoritative system of a data item: one lookup.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use chrono::{Datelike, NaiveDate};
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::model::{DataItem, Flow, FlowMethod, FlowStatus, Person, Record, RecordKind, System};
+use crate::ids::FlowId;
+
+/// What `Register::put` did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+/// A reference from a record to one that is not in the register.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: no {noun} with id '{id}'")]
+pub struct DanglingReference {
+    /// The column that holds the reference, e.g. `target`.
+    pub field: &'static str,
+    /// What it should name: "system", "person", "data item".
+    pub noun: &'static str,
+    pub id: String,
+}
+
+type Ix = u32;
+const NO_FREQUENCY: u32 = u32::MAX;
+const NO_DATE: i32 = i32::MIN;
+
+/// A span in one of the flow table's arenas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// One flow, compactly: 36 bytes plus its share of the arenas.
+#[derive(Debug, Clone, Copy)]
+struct FlowRec {
+    id: Span,
+    items: Span,
+    request: Span,
+    source: Ix,
+    target: Ix,
+    frequency: u32,
+    established_on: i32,
+    method: FlowMethod,
+    status: FlowStatus,
+    has_request: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FlowTable {
+    recs: Vec<FlowRec>,
+    /// Flow ids and request references, back to back.
+    text: String,
+    /// Data items of every flow, back to back, sorted within a flow.
+    items: Vec<Ix>,
+    /// Interned frequencies ("daily", "hourly"): a register has a handful of distinct ones.
+    frequencies: Vec<Box<str>>,
+    frequency_ix: HashMap<Box<str>, u32>,
+    /// Flow id -> position in `recs`, hashed by the id's text in `text` (no second copy of ids).
+    by_id: HashTable<Ix>,
+    hasher: DefaultHashBuilder,
+}
+
+impl FlowTable {
+    fn id(&self, ix: Ix) -> &str {
+        &self.text[self.recs[ix as usize].id.range()]
+    }
+
+    fn find(&self, id: &str) -> Option<Ix> {
+        let hash = self.hasher.hash_one(id);
+        self.by_id.find(hash, |&ix| self.id(ix) == id).copied()
+    }
+
+    fn push_text(&mut self, s: &str) -> Span {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    fn intern_frequency(&mut self, f: &str) -> u32 {
+        if let Some(&ix) = self.frequency_ix.get(f) {
+            return ix;
+        }
+        let ix = self.frequencies.len() as u32;
+        self.frequencies.push(f.into());
+        self.frequency_ix.insert(f.into(), ix);
+        ix
+    }
+}
+
+/// The whole register, indexed. Built from the store, changed only by `put`, which keeps every
+/// index current.
+#[derive(Debug, Clone, Default)]
+pub struct Register {
+    people: Vec<Person>,
+    person_ix: HashMap<String, Ix>,
+    systems: Vec<System>,
+    system_ix: HashMap<String, Ix>,
+    items: Vec<DataItem>,
+    item_ix: HashMap<String, Ix>,
+    /// Per data item, the position of its authoritative system.
+    authoritative: Vec<Option<Ix>>,
+    flows: FlowTable,
+    /// Per system, the flows out of it and into it (any status).
+    out_flows: Vec<Vec<Ix>>,
+    in_flows: Vec<Vec<Ix>>,
+    /// `(target, data item, flow)` for every active flow and each of its items, sorted.
+    carrying: Vec<(Ix, Ix, Ix)>,
+}
+
+/// A flow in the register, read through the index without copying it out.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowRef<'a> {
+    register: &'a Register,
+    ix: Ix,
+}
+
+impl<'a> FlowRef<'a> {
+    fn rec(&self) -> &'a FlowRec {
+        &self.register.flows.recs[self.ix as usize]
+    }
+
+    pub fn id(&self) -> &'a str {
+        self.register.flows.id(self.ix)
+    }
+
+    pub fn source(&self) -> &'a System {
+        &self.register.systems[self.rec().source as usize]
+    }
+
+    pub fn target(&self) -> &'a System {
+        &self.register.systems[self.rec().target as usize]
+    }
+
+    pub fn status(&self) -> FlowStatus {
+        self.rec().status
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.rec().status == FlowStatus::Active
+    }
+
+    pub fn method(&self) -> FlowMethod {
+        self.rec().method
+    }
+
+    /// The data items the flow carries, in id order.
+    pub fn data_items(&self) -> impl ExactSizeIterator<Item = &'a DataItem> + 'a {
+        let reg = self.register;
+        reg.flows.items[self.rec().items.range()]
+            .iter()
+            .map(move |&i| &reg.items[i as usize])
+    }
+
+    pub fn carries(&self, item: &str) -> bool {
+        self.data_items().any(|d| d.id.as_str() == item)
+    }
+
+    /// The whole record, rebuilt from the index.
+    pub fn to_flow(&self) -> Flow {
+        let r = self.rec();
+        let t = &self.register.flows;
+        Flow {
+            // The index only ever holds ids that were parsed when the flow was put.
+            id: FlowId::parse(self.id()).unwrap_or_else(|_| unreachable!("index holds parsed ids")),
+            source: self.source().id.clone(),
+            target: self.target().id.clone(),
+            data_items: self.data_items().map(|d| d.id.clone()).collect(),
+            method: r.method,
+            frequency: (r.frequency != NO_FREQUENCY)
+                .then(|| t.frequencies[r.frequency as usize].to_string()),
+            status: r.status,
+            request: r.has_request.then(|| t.text[r.request.range()].to_owned()),
+            established_on: (r.established_on != NO_DATE)
+                .then(|| NaiveDate::from_num_days_from_ce_opt(r.established_on))
+                .flatten(),
+        }
+    }
+}
+
+impl Register {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // ---- lookups by id ----
+
+    pub fn person(&self, email: &str) -> Option<&Person> {
+        self.person_ix.get(email).map(|&i| &self.people[i as usize])
+    }
+
+    pub fn system(&self, id: &str) -> Option<&System> {
+        self.system_ix.get(id).map(|&i| &self.systems[i as usize])
+    }
+
+    pub fn data_item(&self, id: &str) -> Option<&DataItem> {
+        self.item_ix.get(id).map(|&i| &self.items[i as usize])
+    }
+
+    pub fn flow(&self, id: &str) -> Option<FlowRef<'_>> {
+        self.flows.find(id).map(|ix| FlowRef { register: self, ix })
+    }
+
+    pub fn contains(&self, kind: RecordKind, id: &str) -> bool {
+        match kind {
+            RecordKind::Person => self.person_ix.contains_key(id),
+            RecordKind::System => self.system_ix.contains_key(id),
+            RecordKind::DataItem => self.item_ix.contains_key(id),
+            RecordKind::Flow => self.flows.find(id).is_some(),
+        }
+    }
+
+    /// Any record, as a whole record.
+    pub fn get(&self, kind: RecordKind, id: &str) -> Option<Record> {
+        match kind {
+            RecordKind::Person => self.person(id).cloned().map(Record::Person),
+            RecordKind::System => self.system(id).cloned().map(Record::System),
+            RecordKind::DataItem => self.data_item(id).cloned().map(Record::DataItem),
+            RecordKind::Flow => self.flow(id).map(|f| Record::Flow(f.to_flow())),
+        }
+    }
+
+    // ---- the questions the principles and impact analysis ask ----
+
+    /// Flows whose source is `system`, active or retired.
+    pub fn flows_out_of(&self, system: &str) -> impl Iterator<Item = FlowRef<'_>> + '_ {
+        self.adjacent(&self.out_flows, system)
+    }
+
+    /// Flows whose target is `system`, active or retired.
+    pub fn flows_into(&self, system: &str) -> impl Iterator<Item = FlowRef<'_>> + '_ {
+        self.adjacent(&self.in_flows, system)
+    }
+
+    fn adjacent<'a>(
+        &'a self,
+        lists: &'a [Vec<Ix>],
+        system: &str,
+    ) -> impl Iterator<Item = FlowRef<'a>> + 'a {
+        let list: &[Ix] = match self.system_ix.get(system) {
+            Some(&s) => &lists[s as usize],
+            None => &[],
+        };
+        list.iter().map(move |&ix| FlowRef { register: self, ix })
+    }
+
+    /// The active flows into `target` that carry `item`: does `target` already hold a copy of it?
+    /// (Principle 2, 1.3.4: such a system cannot be a source of that item.)
+    pub fn active_flows_carrying_into(
+        &self,
+        target: &str,
+        item: &str,
+    ) -> impl Iterator<Item = FlowRef<'_>> + '_ {
+        let found = match (self.system_ix.get(target), self.item_ix.get(item)) {
+            (Some(&t), Some(&i)) => {
+                let lo = self
+                    .carrying
+                    .partition_point(|&(ct, ci, _)| (ct, ci) < (t, i));
+                let hi =
+                    lo + self.carrying[lo..].partition_point(|&(ct, ci, _)| (ct, ci) == (t, i));
+                &self.carrying[lo..hi]
+            }
+            _ => &[],
+        };
+        found
+            .iter()
+            .map(move |&(_, _, ix)| FlowRef { register: self, ix })
+    }
+
+    /// The authoritative system of a data item (1.3.4), if the item is known and has one.
+    pub fn authoritative_system(&self, item: &str) -> Option<&System> {
+        let &i = self.item_ix.get(item)?;
+        self.authoritative[i as usize].map(|s| &self.systems[s as usize])
+    }
+
+    // ---- whole-register iteration ----
+
+    pub fn people(&self) -> &[Person] {
+        &self.people
+    }
+
+    pub fn systems(&self) -> &[System] {
+        &self.systems
+    }
+
+    pub fn data_items(&self) -> &[DataItem] {
+        &self.items
+    }
+
+    pub fn flows(&self) -> impl ExactSizeIterator<Item = FlowRef<'_>> + '_ {
+        (0..self.flows.recs.len() as Ix).map(move |ix| FlowRef { register: self, ix })
+    }
+
+    pub fn len(&self, kind: RecordKind) -> usize {
+        match kind {
+            RecordKind::Person => self.people.len(),
+            RecordKind::System => self.systems.len(),
+            RecordKind::DataItem => self.items.len(),
+            RecordKind::Flow => self.flows.recs.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        RecordKind::ALL.iter().all(|&k| self.len(k) == 0)
+    }
+
+    /// The ids of one kind of record, sorted: the order of exports and comparisons.
+    pub fn sorted_ids(&self, kind: RecordKind) -> Vec<&str> {
+        let mut ids: Vec<&str> = match kind {
+            RecordKind::Person => self.people.iter().map(|p| p.email.as_str()).collect(),
+            RecordKind::System => self.systems.iter().map(|s| s.id.as_str()).collect(),
+            RecordKind::DataItem => self.items.iter().map(|d| d.id.as_str()).collect(),
+            RecordKind::Flow => (0..self.flows.recs.len() as Ix)
+                .map(|i| self.flows.id(i))
+                .collect(),
+        };
+        ids.sort_unstable();
+        ids
+    }
+
+    // ---- changes ----
+
+    /// The references `record` makes that this register cannot satisfy. `also` says whether a
+    /// record of that kind and id is about to be added alongside (an import names records it adds
+    /// itself).
+    pub fn dangling_references(
+        &self,
+        record: &Record,
+        also: &dyn Fn(RecordKind, &str) -> bool,
+    ) -> Vec<DanglingReference> {
+        let known = |kind: RecordKind, id: &str| self.contains(kind, id) || also(kind, id);
+        let mut out = Vec::new();
+        let mut need = |field: &'static str, kind: RecordKind, id: &str| {
+            if !known(kind, id) {
+                out.push(DanglingReference {
+                    field,
+                    noun: kind.noun(),
+                    id: id.to_owned(),
+                });
+            }
+        };
+        match record {
+            Record::Person(_) => {}
+            Record::System(s) => {
+                if let Some(owner) = &s.owner {
+                    need("owner", RecordKind::Person, owner.as_str());
+                }
+                for a in &s.administrators {
+                    need("administrators", RecordKind::Person, a.as_str());
+                }
+            }
+            Record::DataItem(d) => {
+                if let Some(a) = &d.authoritative_system {
+                    need("authoritative_system", RecordKind::System, a.as_str());
+                }
+            }
+            Record::Flow(f) => {
+                need("source", RecordKind::System, f.source.as_str());
+                need("target", RecordKind::System, f.target.as_str());
+                for d in &f.data_items {
+                    need("data_items", RecordKind::DataItem, d.as_str());
+                }
+            }
+        }
+        out
+    }
+
+    /// Adds or replaces a record, keeping every index current. Refuses, changing nothing, a
+    /// record whose references are not in the register.
+    pub fn put(&mut self, record: Record) -> Result<PutOutcome, DanglingReference> {
+        if let Some(e) = self
+            .dangling_references(&record, &|_, _| false)
+            .into_iter()
+            .next()
+        {
+            return Err(e);
+        }
+        Ok(match record {
+            Record::Person(p) => put_simple(
+                &mut self.people,
+                &mut self.person_ix,
+                p.email.to_string(),
+                p,
+            ),
+            Record::System(s) => {
+                let outcome =
+                    put_simple(&mut self.systems, &mut self.system_ix, s.id.to_string(), s);
+                if outcome == PutOutcome::Added {
+                    self.out_flows.push(Vec::new());
+                    self.in_flows.push(Vec::new());
+                }
+                outcome
+            }
+            Record::DataItem(d) => {
+                let authority = d
+                    .authoritative_system
+                    .as_ref()
+                    .and_then(|a| self.system_ix.get(a.as_str()).copied());
+                let d_id = d.id.clone();
+                let outcome = put_simple(&mut self.items, &mut self.item_ix, d.id.to_string(), d);
+                match self.item_ix.get(d_id.as_str()) {
+                    Some(&i) if (i as usize) < self.authoritative.len() => {
+                        self.authoritative[i as usize] = authority
+                    }
+                    _ => self.authoritative.push(authority),
+                }
+                outcome
+            }
+            Record::Flow(f) => self.put_flow(f),
+        })
+    }
+
+    fn put_flow(&mut self, f: Flow) -> PutOutcome {
+        let (ix, outcome) = self.store_flow(f);
+        if outcome != PutOutcome::Unchanged {
+            for key in self.carrying_keys(ix) {
+                let at = self.carrying.partition_point(|&k| k < key);
+                self.carrying.insert(at, key);
+            }
+        }
+        outcome
+    }
+
+    /// Writes a flow into the flow table and the adjacency lists (not the carrying table, which
+    /// the caller maintains), replacing any flow with the same id.
+    fn store_flow(&mut self, f: Flow) -> (Ix, PutOutcome) {
+        let existing = self.flows.find(f.id.as_str());
+        if let Some(ix) = existing {
+            if (FlowRef { register: self, ix }).to_flow() == f {
+                return (ix, PutOutcome::Unchanged);
+            }
+            self.unlink_flow(ix);
+        }
+        // References were checked by the caller.
+        let source = self.system_ix[f.source.as_str()];
+        let target = self.system_ix[f.target.as_str()];
+        let mut items: Vec<Ix> = f
+            .data_items
+            .iter()
+            .map(|d| self.item_ix[d.as_str()])
+            .collect();
+        items.sort_unstable();
+        let t = &mut self.flows;
+        let id = match existing {
+            Some(ix) => t.recs[ix as usize].id,
+            None => t.push_text(f.id.as_str()),
+        };
+        let items_span = Span {
+            start: t.items.len() as u32,
+            len: items.len() as u32,
+        };
+        t.items.extend_from_slice(&items);
+        let (request, has_request) = match &f.request {
+            Some(r) => (t.push_text(r), true),
+            None => (Span { start: 0, len: 0 }, false),
+        };
+        let frequency = f
+            .frequency
+            .as_deref()
+            .map_or(NO_FREQUENCY, |q| t.intern_frequency(q));
+        let rec = FlowRec {
+            id,
+            items: items_span,
+            request,
+            source,
+            target,
+            frequency,
+            established_on: f.established_on.map_or(NO_DATE, |d| d.num_days_from_ce()),
+            method: f.method,
+            status: f.status,
+            has_request,
+        };
+        let ix = match existing {
+            Some(ix) => {
+                t.recs[ix as usize] = rec;
+                ix
+            }
+            None => {
+                let ix = t.recs.len() as Ix;
+                t.recs.push(rec);
+                let hash = t.hasher.hash_one(f.id.as_str());
+                let (recs, text, hasher) = (&t.recs, &t.text, &t.hasher);
+                t.by_id.insert_unique(hash, ix, |&i| {
+                    hasher.hash_one(&text[recs[i as usize].id.range()])
+                });
+                ix
+            }
+        };
+        self.out_flows[source as usize].push(ix);
+        self.in_flows[target as usize].push(ix);
+        (
+            ix,
+            if existing.is_some() {
+                PutOutcome::Updated
+            } else {
+                PutOutcome::Added
+            },
+        )
+    }
+
+    /// The carrying-table entries of a flow: one per item, and none when it is retired.
+    fn carrying_keys(&self, ix: Ix) -> impl Iterator<Item = (Ix, Ix, Ix)> + use<> {
+        let r = self.flows.recs[ix as usize];
+        let items: Vec<Ix> = if r.status == FlowStatus::Active {
+            self.flows.items[r.items.range()].to_vec()
+        } else {
+            Vec::new()
+        };
+        items.into_iter().map(move |item| (r.target, item, ix))
+    }
+
+    fn unlink_flow(&mut self, ix: Ix) {
+        let r = self.flows.recs[ix as usize];
+        self.out_flows[r.source as usize].retain(|&f| f != ix);
+        self.in_flows[r.target as usize].retain(|&f| f != ix);
+        for key in self.carrying_keys(ix) {
+            if let Ok(at) = self.carrying.binary_search(&key) {
+                self.carrying.remove(at);
+            }
+        }
+    }
+
+    /// Builds a register from whole records in one pass: the fast path for loading a large
+    /// register (or replaying the log), where `put` one by one would keep the carrying table
+    /// sorted at every step. Each record must only name records before it; a later record with
+    /// the same id replaces the earlier one, as `put` would.
+    pub fn from_records(
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Register, DanglingReference> {
+        let mut reg = Register::new();
+        for record in records {
+            if let Some(e) = reg
+                .dangling_references(&record, &|_, _| false)
+                .into_iter()
+                .next()
+            {
+                return Err(e);
+            }
+            match record {
+                Record::Flow(f) => {
+                    reg.store_flow(f);
+                }
+                other => {
+                    reg.put(other)?;
+                }
+            }
+        }
+        let mut carrying: Vec<(Ix, Ix, Ix)> = (0..reg.flows.recs.len() as Ix)
+            .flat_map(|ix| reg.carrying_keys(ix))
+            .collect();
+        carrying.sort_unstable();
+        reg.carrying = carrying;
+        reg.shrink();
+        Ok(reg)
+    }
+
+    /// Gives back the slack that growing vectors leave: the index is built once and read often.
+    fn shrink(&mut self) {
+        self.carrying.shrink_to_fit();
+        self.flows.recs.shrink_to_fit();
+        self.flows.items.shrink_to_fit();
+        self.flows.text.shrink_to_fit();
+        for l in self.out_flows.iter_mut().chain(self.in_flows.iter_mut()) {
+            l.shrink_to_fit();
+        }
+    }
+
+    /// The first record, in kind then id order, that differs between two registers, with both
+    /// sides (`None` where one register lacks it). `audit verify` uses it to compare the tables
+    /// with the replayed log.
+    pub fn first_difference(
+        &self,
+        other: &Register,
+    ) -> Option<(RecordKind, String, Option<Record>, Option<Record>)> {
+        for kind in RecordKind::ALL {
+            let (mut a, mut b) = (
+                self.sorted_ids(kind).into_iter().peekable(),
+                other.sorted_ids(kind).into_iter().peekable(),
+            );
+            loop {
+                let id = match (a.peek(), b.peek()) {
+                    (None, None) => break,
+                    (Some(x), Some(y)) => {
+                        if x < y {
+                            *x
+                        } else {
+                            *y
+                        }
+                    }
+                    (Some(x), None) => *x,
+                    (None, Some(y)) => *y,
+                };
+                let left = if a.peek() == Some(&id) {
+                    a.next().and_then(|i| self.get(kind, i))
+                } else {
+                    None
+                };
+                let right = if b.peek() == Some(&id) {
+                    b.next().and_then(|i| other.get(kind, i))
+                } else {
+                    None
+                };
+                if left != right {
+                    return Some((kind, id.to_owned(), left, right));
+                }
+            }
+        }
+        None
+    }
+
+    /// Bytes held by the flow part of the index, for the benchmark's bytes-per-flow figure.
+    pub fn flow_index_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let t = &self.flows;
+        t.recs.capacity() * size_of::<FlowRec>()
+            + t.text.capacity()
+            + t.items.capacity() * size_of::<Ix>()
+            + t.by_id.capacity() * (size_of::<Ix>() + 1)
+            + self.carrying.capacity() * size_of::<(Ix, Ix, Ix)>()
+            + self
+                .out_flows
+                .iter()
+                .chain(&self.in_flows)
+                .map(|l| l.capacity() * size_of::<Ix>() + size_of::<Vec<Ix>>())
+                .sum::<usize>()
+    }
+}
+
+fn put_simple<T: PartialEq>(
+    list: &mut Vec<T>,
+    ix: &mut HashMap<String, Ix>,
+    id: String,
+    record: T,
+) -> PutOutcome {
+    match ix.get(&id) {
+        Some(&i) if list[i as usize] == record => PutOutcome::Unchanged,
+        Some(&i) => {
+            list[i as usize] = record;
+            PutOutcome::Updated
+        }
+        None => {
+            ix.insert(id, list.len() as Ix);
+            list.push(record);
+            PutOutcome::Added
+        }
+    }
+}

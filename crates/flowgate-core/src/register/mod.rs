@@ -1,0 +1,8 @@
+//! The Information Asset Register (IAR): its records (`model`) and the in-memory index over them
+//! (`index`) that every question about the register is answered from.
+
+mod index;
+mod model;
+
+pub use index::{DanglingReference, FlowRef, PutOutcome, Register};
+pub use model::*;

@@ -1,0 +1,241 @@
+//! Rows back into records. A value that does not parse means the database was changed behind
+//! Flowgate's back; it is reported with its table, row and column, never guessed at.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use flowgate_core::audit::{Event, Hash, StoredEvent};
+use flowgate_core::register::{
+    ChecklistStatus, Classification, DataItem, DpiaStatus, Flow, FlowMethod, FlowStatus, Person,
+    PersonKind, Record, Role, System, SystemKind, SystemStatus,
+};
+use flowgate_core::{DataItemId, Email, FlowId, SystemId};
+use futures_util::TryStreamExt;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use crate::{StoreError, parse_time};
+
+/// Reads one row's columns, naming the row in any error.
+struct Cols<'a> {
+    row: &'a AnyRow,
+    table: &'static str,
+    id: String,
+}
+
+impl<'a> Cols<'a> {
+    fn new(row: &'a AnyRow, table: &'static str, key: &str) -> Result<Self, StoreError> {
+        let id: String = row.try_get(key)?;
+        Ok(Cols { row, table, id })
+    }
+
+    fn corrupt(&self, field: &'static str, message: String) -> StoreError {
+        StoreError::Corrupt {
+            table: self.table,
+            id: self.id.clone(),
+            field,
+            message,
+        }
+    }
+
+    fn text(&self, field: &'static str) -> Result<String, StoreError> {
+        Ok(self.row.try_get(field)?)
+    }
+
+    fn opt(&self, field: &'static str) -> Result<Option<String>, StoreError> {
+        Ok(self.row.try_get(field)?)
+    }
+
+    /// PostgreSQL gives a BOOLEAN, SQLite an INTEGER 0/1 (see the migrations).
+    fn bool(&self, field: &'static str) -> Result<bool, StoreError> {
+        match self.row.try_get::<bool, _>(field) {
+            Ok(b) => Ok(b),
+            Err(_) => Ok(self.row.try_get::<i64, _>(field)? != 0),
+        }
+    }
+
+    fn parse<T, E: std::fmt::Display>(
+        &self,
+        field: &'static str,
+        f: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        let v = self.text(field)?;
+        f(&v).map_err(|e| self.corrupt(field, e.to_string()))
+    }
+
+    fn parse_opt<T, E: std::fmt::Display>(
+        &self,
+        field: &'static str,
+        f: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        self.opt(field)?
+            .map(|v| f(&v).map_err(|e| self.corrupt(field, e.to_string())))
+            .transpose()
+    }
+
+    fn set<T: Ord, E: std::fmt::Display>(
+        &self,
+        field: &'static str,
+        f: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<BTreeSet<T>, StoreError> {
+        let v = self.text(field)?;
+        v.split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| f(p).map_err(|e| self.corrupt(field, e.to_string())))
+            .collect()
+    }
+}
+
+fn date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date"))
+}
+
+pub(crate) fn person(row: &AnyRow) -> Result<Person, StoreError> {
+    let c = Cols::new(row, "people", "email")?;
+    Ok(Person {
+        email: c.parse("email", Email::parse)?,
+        name: c.text("name")?,
+        kind: c.parse("kind", PersonKind::parse)?,
+        authorised_until: c.parse_opt("authorised_until", date)?,
+        roles: c.set("roles", Role::parse)?,
+    })
+}
+
+pub(crate) fn system(row: &AnyRow) -> Result<System, StoreError> {
+    let c = Cols::new(row, "systems", "id")?;
+    Ok(System {
+        id: c.parse("id", SystemId::parse)?,
+        name: c.text("name")?,
+        description: c.opt("description")?,
+        kind: c.parse("kind", SystemKind::parse)?,
+        external: c.bool("external")?,
+        organisation: c.opt("organisation")?,
+        status: c.parse("status", SystemStatus::parse)?,
+        owner: c.parse_opt("owner", Email::parse)?,
+        administrators: c.set("administrators", Email::parse)?,
+        dpia_status: c.parse("dpia_status", DpiaStatus::parse)?,
+        dpia_reference: c.opt("dpia_reference")?,
+        dpia_review_due: c.parse_opt("dpia_review_due", date)?,
+        architecture_checklist: c.parse("architecture_checklist", ChecklistStatus::parse)?,
+    })
+}
+
+pub(crate) fn data_item(row: &AnyRow) -> Result<DataItem, StoreError> {
+    let c = Cols::new(row, "data_items", "id")?;
+    Ok(DataItem {
+        id: c.parse("id", DataItemId::parse)?,
+        name: c.text("name")?,
+        description: c.opt("description")?,
+        classification: c.parse("classification", Classification::parse)?,
+        personal_data: c.bool("personal_data")?,
+        special_category: c.bool("special_category")?,
+        authoritative_system: c.parse_opt("authoritative_system", SystemId::parse)?,
+    })
+}
+
+/// A flow without its data items, which come from their own table.
+fn flow(row: &AnyRow) -> Result<Flow, StoreError> {
+    let c = Cols::new(row, "flows", "id")?;
+    Ok(Flow {
+        id: c.parse("id", FlowId::parse)?,
+        source: c.parse("source", SystemId::parse)?,
+        target: c.parse("target", SystemId::parse)?,
+        data_items: BTreeSet::new(),
+        method: c.parse("method", FlowMethod::parse)?,
+        frequency: c.opt("frequency")?,
+        status: c.parse("status", FlowStatus::parse)?,
+        request: c.opt("request")?,
+        established_on: c.parse_opt("established_on", date)?,
+    })
+}
+
+/// Every record, in dependency order, from one consistent snapshot of the database.
+pub(crate) async fn load_records(pool: &AnyPool) -> Result<Vec<Record>, StoreError> {
+    let mut tx = pool.begin().await?;
+    if tx.backend_name() == "PostgreSQL" {
+        // One snapshot for all four tables, as SQLite's read transaction gives by itself.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut out = Vec::new();
+    for row in sqlx::query("SELECT * FROM people")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        out.push(Record::Person(person(&row)?));
+    }
+    for row in sqlx::query("SELECT * FROM systems")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        out.push(Record::System(system(&row)?));
+    }
+    for row in sqlx::query("SELECT * FROM data_items")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        out.push(Record::DataItem(data_item(&row)?));
+    }
+    // One row per (flow, data item), grouped by flow: streamed, so a million flows never sit in
+    // memory as rows.
+    let mut rows = sqlx::query(
+        "SELECT f.id, f.source, f.target, f.method, f.frequency, f.status, f.request, f.established_on, \
+         i.data_item_id FROM flows f LEFT JOIN flow_data_items i ON i.flow_id = f.id ORDER BY f.id",
+    )
+    .fetch(&mut *tx);
+    let mut current: Option<Flow> = None;
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get("id")?;
+        if current.as_ref().is_none_or(|f| f.id.as_str() != id) {
+            if let Some(done) = current.take() {
+                out.push(Record::Flow(done));
+            }
+            current = Some(flow(&row)?);
+        }
+        let item: Option<String> = row.try_get("data_item_id")?;
+        if let (Some(f), Some(item)) = (current.as_mut(), item) {
+            let parsed = DataItemId::parse(&item).map_err(|e| StoreError::Corrupt {
+                table: "flow_data_items",
+                id: id.clone(),
+                field: "data_item_id",
+                message: e.to_string(),
+            })?;
+            f.data_items.insert(parsed);
+        }
+    }
+    drop(rows);
+    if let Some(done) = current {
+        out.push(Record::Flow(done));
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub(crate) fn event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+    let seq: i64 = row.try_get("seq")?;
+    let corrupt = |field: &'static str, message: String| StoreError::Corrupt {
+        table: "audit_events",
+        id: seq.to_string(),
+        field,
+        message,
+    };
+    let at: String = row.try_get("at")?;
+    let payload: String = row.try_get("payload")?;
+    let hash = |field: &'static str| -> Result<Hash, StoreError> {
+        let v: String = row.try_get(field)?;
+        Hash::from_hex(&v).ok_or_else(|| corrupt(field, format!("'{v}' is not a SHA-256 hash")))
+    };
+    Ok(StoredEvent {
+        event: Event {
+            seq,
+            at: parse_time(&at).ok_or_else(|| corrupt("at", format!("'{at}' is not a time")))?,
+            actor: row.try_get("actor")?,
+            kind: row.try_get("kind")?,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| corrupt("payload", format!("not valid JSON: {e}")))?,
+        },
+        prev_hash: hash("prev_hash")?,
+        hash: hash("hash")?,
+    })
+}
