@@ -45,15 +45,21 @@ pub(crate) fn finish(
     mut problems: Problems,
 ) -> Result<Parsed, Problems> {
     let mut records = Vec::new();
+    let mut declared = Vec::new();
     for t in &tables {
-        records.extend(rows::read_records(t, &mut problems));
+        records.extend(rows::read_records(t, &mut problems, &mut declared));
     }
     records.sort_by_key(|(_, r)| r.kind());
-    check(&records, register, &mut problems);
+    check(&records, &declared, register, &mut problems);
     problems.into_result().map(|()| Parsed { records })
 }
 
-fn check(records: &[(Location, Record)], register: &Register, problems: &mut Problems) {
+fn check(
+    records: &[(Location, Record)],
+    declared: &[(RecordKind, String)],
+    register: &Register,
+    problems: &mut Problems,
+) {
     let mut seen: HashMap<(RecordKind, &str), &Location> = HashMap::with_capacity(records.len());
     for (location, record) in records {
         let column = rows::columns(record.kind())[0].name;
@@ -65,7 +71,12 @@ fn check(records: &[(Location, Record)], register: &Register, problems: &mut Pro
             );
         }
     }
-    let incoming = |kind: RecordKind, id: &str| seen.contains_key(&(kind, id));
+    // Rows refused for other reasons still say which ids the input means to define.
+    let declared: std::collections::HashSet<(RecordKind, &str)> =
+        declared.iter().map(|(k, id)| (*k, id.as_str())).collect();
+    let incoming = |kind: RecordKind, id: &str| {
+        seen.contains_key(&(kind, id)) || declared.contains(&(kind, id))
+    };
     for (location, record) in records {
         for d in register.dangling_references(record, &incoming) {
             problems.push(

@@ -257,8 +257,13 @@ fn email(t: &str) -> Result<Email, String> {
 }
 
 /// Turns each row of a table into a record, or into problems. Empty rows are skipped: spreadsheets
-/// keep them.
-pub fn read_records(table: &Table, problems: &mut Problems) -> Vec<(Location, Record)> {
+/// keep them. The ids of rows that have problems are added to `declared`, so that references to
+/// them are not reported a second time as references to nothing.
+pub fn read_records(
+    table: &Table,
+    problems: &mut Problems,
+    declared: &mut Vec<(RecordKind, String)>,
+) -> Vec<(Location, Record)> {
     let Some(positions) = map_header(table, problems) else {
         return Vec::new();
     };
@@ -293,8 +298,25 @@ pub fn read_records(table: &Table, problems: &mut Problems) -> Vec<(Location, Re
             RecordKind::DataItem => data_item(&mut r).map(Record::DataItem),
             RecordKind::Flow => flow(&mut r).map(Record::Flow),
         };
-        if let Some(record) = record.filter(|_| !r.failed) {
-            out.push((location.clone(), record));
+        match record.filter(|_| !r.failed) {
+            Some(record) => out.push((location.clone(), record)),
+            None => {
+                let key = columns(table.kind)[0].name;
+                let mut quiet = Problems::default();
+                let mut probe = RowReader {
+                    kind: table.kind,
+                    location,
+                    cells,
+                    positions: &positions,
+                    problems: &mut quiet,
+                    failed: false,
+                };
+                // Lower-cased: `Moodle` is refused as an id, but it is plainly the `moodle` that
+                // other rows name.
+                if let Some(id) = probe.text(key) {
+                    declared.push((table.kind, id.to_ascii_lowercase()));
+                }
+            }
         }
     }
     out

@@ -14,6 +14,9 @@ mod decode;
 mod sql;
 mod verify;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -267,7 +270,7 @@ impl Store {
         register: &mut Register,
         records: Vec<Record>,
         ctx: &ChangeContext<'_>,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<Applied, StoreError> {
         let mut applied = Applied::default();
         // Which records are new, changed or the same; and every reference satisfied by the
