@@ -60,10 +60,10 @@ pub async fn log(store: &Store, since: i64, limit: i64, format: Format) -> anyho
                 ]);
             }
             println!("{t}");
-            if let Some(last) = events.last() {
-                if events.len() as i64 == limit.max(1) {
-                    println!("more may follow: --since {}", last.event.seq);
-                }
+            if let Some(last) = events.last()
+                && events.len() as i64 == limit.max(1)
+            {
+                println!("more may follow: --since {}", last.event.seq);
             }
         }
     }

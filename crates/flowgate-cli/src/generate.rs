@@ -133,8 +133,8 @@ pub fn generate(
     let mut layer = Vec::with_capacity(n_systems);
     let mut retired = Vec::with_capacity(n_systems);
     for i in 0..n_systems {
-        let (sid, name, l) = if i < HUBS.len() {
-            (HUBS[i].0.to_owned(), HUBS[i].1.to_owned(), 0u8)
+        let (sid, name, l) = if let Some((hub, hub_name)) = HUBS.get(i) {
+            ((*hub).to_owned(), (*hub_name).to_owned(), 0u8)
         } else {
             let l = match (i * 10) / n_systems {
                 0 => 1,

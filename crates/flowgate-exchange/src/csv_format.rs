@@ -71,9 +71,8 @@ fn read_table(
                         Some(&column),
                         "not valid UTF-8 text (save the file as CSV UTF-8)",
                     );
-                    if header.is_none() {
-                        return None;
-                    }
+                    // A header that cannot be read leaves nothing to read the rows by.
+                    header.as_ref()?;
                 }
                 _ => {
                     let line = e.position().map_or(0, |p| p.line());

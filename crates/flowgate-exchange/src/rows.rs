@@ -424,13 +424,13 @@ fn flow(r: &mut RowReader<'_>) -> Option<Flow> {
     if data_items.is_empty() && !r.failed {
         r.fail("data_items", "a flow carries at least one data item");
     }
-    if let (Some(s), Some(t)) = (&source, &target) {
-        if s == t {
-            r.fail(
-                "target",
-                format!("'{t}' is also the source: a flow joins two different systems"),
-            );
-        }
+    if let (Some(s), Some(t)) = (&source, &target)
+        && s == t
+    {
+        r.fail(
+            "target",
+            format!("'{t}' is also the source: a flow joins two different systems"),
+        );
     }
     Some(Flow {
         id: id?,

@@ -347,8 +347,10 @@ impl Store {
                 progress(written);
             }
         }
-        if let Some((kind, payload)) = &ctx.summary {
-            if !staged.is_empty() {
+        if let Some((kind, payload)) = &ctx.summary
+            && !staged.is_empty()
+        {
+            {
                 seq += 1;
                 let mut payload = payload.clone();
                 if let Value::Object(m) = &mut payload {

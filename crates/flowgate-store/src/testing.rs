@@ -85,8 +85,10 @@ impl TestDatabase {
 
     /// Drops a PostgreSQL test database (SQLite files go with the folder).
     pub async fn drop_database(self) {
-        if self.backend == Backend::Postgres {
-            if let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+        if self.backend == Backend::Postgres
+            && let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await
+        {
+            {
                 let _ = sqlx::query(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                     self.name

@@ -27,7 +27,7 @@ pub enum VerificationFailure {
     /// The chain does not hold at an event.
     Chain(ChainBreak),
     /// The log holds, but a table row disagrees with it.
-    Mismatch(Mismatch),
+    Mismatch(Box<Mismatch>),
 }
 
 impl fmt::Display for VerificationFailure {
@@ -176,20 +176,20 @@ pub(crate) async fn verify(store: &Store) -> Result<Verification, StoreError> {
                 log: None,
                 unreadable: Some(format!("{field}: {message}")),
             };
-            return Ok(fail(&chain, VerificationFailure::Mismatch(m)));
+            return Ok(fail(&chain, VerificationFailure::Mismatch(Box::new(m))));
         }
         Err(e) => return Err(e),
     };
     let failure = from_tables
         .first_difference(&from_log)
         .map(|(kind, id, table, log)| {
-            VerificationFailure::Mismatch(Mismatch {
+            VerificationFailure::Mismatch(Box::new(Mismatch {
                 kind,
                 id,
                 table,
                 log,
                 unreadable: None,
-            })
+            }))
         });
     Ok(Verification {
         events: chain.count(),

@@ -1,0 +1,341 @@
+//! The `flowgate` binary end to end: import refuses bad input and leaves the database exactly as
+//! it was; export → import → export is byte-identical; `audit verify` exits 0 or 1 naming the
+//! place. Run on SQLite and on PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flowgate_store::Backend;
+use flowgate_store::testing::TestDatabase;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn flowgate(db: &TestDatabase, dir: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(args)
+        .current_dir(dir)
+        .env("FLOWGATE_DATABASE_URL", &db.url)
+        .env("FLOWGATE_ACTOR", "tester@uni.example")
+        .env_remove("CARGO_PKG_NAME")
+        .output()
+        .expect("flowgate runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(r: Run) -> Run {
+    assert_eq!(
+        r.code, 0,
+        "expected success\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    r
+}
+
+struct Env {
+    db: TestDatabase,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new(backend: Backend) -> Env {
+        Env {
+            db: TestDatabase::new(backend).await,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    fn run(&self, args: &[&str]) -> Run {
+        flowgate(&self.db, self.dir.path(), args)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn export_json(&self) -> String {
+        ok(self.run(&["export", "--format", "json"])).stdout
+    }
+    async fn sql(&self, sql: &str) {
+        let store = self.db.open().await;
+        sqlx::query(sql)
+            .execute(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        store.close().await;
+    }
+    async fn finish(self) {
+        self.db.drop_database().await;
+    }
+}
+
+/// The demo's CSV files, copied into a folder so a test can spoil one of them.
+fn demo_folder(into: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dst = into.join("iar");
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    for f in ["people.csv", "systems.csv", "data_items.csv", "flows.csv"] {
+        std::fs::copy(src.join(f), dst.join(f)).expect("copy");
+    }
+    dst
+}
+
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $case() { super::$case(super::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await } )* }
+    };
+}
+
+on_both!(
+    demo_loads_once_and_verifies,
+    every_kind_of_bad_file_is_refused_and_changes_nothing,
+    json_export_import_export_is_byte_identical,
+    csv_and_xlsx_round_trip,
+    verify_fails_naming_the_place_after_tampering,
+    set_edits_one_record_through_the_audit_log,
+);
+
+async fn demo_loads_once_and_verifies(backend: Backend) {
+    let env = Env::new(backend).await;
+    let first = ok(env.run(&["demo"]));
+    assert!(
+        first
+            .stdout
+            .contains("added 28 people, 29 systems, 20 data items, 47 flows"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("flowgate show system sits"),
+        "says what to try next"
+    );
+    let second = ok(env.run(&["demo"]));
+    assert!(second.stdout.contains("not empty"), "{}", second.stdout);
+    let v = ok(env.run(&["audit", "verify"]));
+    assert!(v.stdout.contains("125 events"), "{}", v.stdout);
+    let show = ok(env.run(&["show", "system", "sits"]));
+    for expected in [
+        "Dr Alison Reid <registrar@uni.example>",
+        "DART-2021-014",
+        "flows out: 17",
+        "flows in: 3",
+        "exam-spreadsheets",
+    ] {
+        assert!(
+            show.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            show.stdout
+        );
+    }
+    let list = ok(env.run(&["list", "flows", "--limit", "5"]));
+    assert!(
+        list.stdout.contains("5 of 47 flows shown"),
+        "{}",
+        list.stdout
+    );
+    let missing = env.run(&["show", "system", "nope"]);
+    assert_eq!(
+        (missing.code, missing.stderr.trim()),
+        (2, "no system with id 'nope'")
+    );
+    env.finish().await;
+}
+
+async fn every_kind_of_bad_file_is_refused_and_changes_nothing(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let before = env.export_json();
+    let head_before = ok(env.run(&["audit", "log", "--since", "120"])).stdout;
+    let iar = demo_folder(env.dir.path());
+    // Each case: the file, the text to replace, its replacement, and the message expected.
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "systems.csv",
+            "application,false,,active,vle.iao",
+            "applicaton,false,,active,vle.iao",
+            "systems.csv:6: kind: 'applicaton' is not one of application, database, saas, file_share, paper, other",
+        ),
+        (
+            "flows.csv",
+            "f-003,idm,moodle",
+            "f-003,idm,no-such-system",
+            "flows.csv:4: target: no system with id 'no-such-system'",
+        ),
+        (
+            "flows.csv",
+            "id,source,target,",
+            "id,source,",
+            "flows.csv:1: target: missing required column",
+        ),
+        (
+            "people.csv",
+            "dpt.analyst@uni.example,Tom Okafor",
+            "dpt.lead@uni.example,Tom Okafor",
+            "people.csv:3: email: duplicate id 'dpt.lead@uni.example' (first at people.csv:2)",
+        ),
+        (
+            "people.csv",
+            "third_party,2027-06-30",
+            "third_party,31/06/2027",
+            "people.csv:28: authorised_until: '31/06/2027' is not a date (use YYYY-MM-DD)",
+        ),
+        (
+            "people.csv",
+            "Helen Marsh",
+            "Helen M\u{1}rsh",
+            "people.csv:4: name: not valid UTF-8 text (save the file as CSV UTF-8)",
+        ),
+    ];
+    for (file, from, to, message) in cases {
+        let path = iar.join(file);
+        let original = std::fs::read(&path).expect("read");
+        let text = String::from_utf8(original.clone()).expect("utf-8");
+        assert!(text.contains(from), "{file} has {from:?}");
+        let mut spoiled = text.replacen(from, to, 1).into_bytes();
+        if to.contains('\u{1}') {
+            // A Latin-1 byte where UTF-8 is expected.
+            let at = spoiled.iter().position(|&b| b == 1).expect("marker");
+            spoiled[at] = 0xE4;
+        }
+        std::fs::write(&path, &spoiled).expect("write");
+        let r = env.run(&["import", iar.to_str().expect("utf-8 path")]);
+        assert_eq!(r.code, 2, "{file}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("import refused, nothing was written"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(message),
+            "expected {message:?} in\n{}",
+            r.stderr
+        );
+        std::fs::write(&path, &original).expect("restore");
+        assert_eq!(
+            env.export_json(),
+            before,
+            "the register is unchanged after {file}"
+        );
+    }
+    assert_eq!(
+        ok(env.run(&["audit", "log", "--since", "120"])).stdout,
+        head_before,
+        "no event appended"
+    );
+    // The untouched folder imports, changing nothing because the demo holds the same records.
+    let again = ok(env.run(&["import", iar.to_str().expect("utf-8 path")]));
+    assert!(again.stdout.contains("124 unchanged"), "{}", again.stdout);
+    let not_there = env.run(&["import", "nowhere.xlsx"]);
+    assert_eq!(not_there.code, 2);
+    assert!(
+        not_there
+            .stderr
+            .contains("nowhere.xlsx: no such file or folder"),
+        "{}",
+        not_there.stderr
+    );
+    env.finish().await;
+}
+
+async fn json_export_import_export_is_byte_identical(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let first = env.export_json();
+    let file = env.path("iar.json");
+    std::fs::write(&file, &first).expect("write");
+    let other = Env::new(backend).await;
+    let imported = ok(other.run(&["import", file.to_str().expect("path")]));
+    assert!(
+        imported
+            .stdout
+            .contains("added 28 people, 29 systems, 20 data items, 47 flows"),
+        "{}",
+        imported.stdout
+    );
+    assert_eq!(other.export_json(), first);
+    ok(other.run(&["audit", "verify"]));
+    other.finish().await;
+    env.finish().await;
+}
+
+async fn csv_and_xlsx_round_trip(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let json = env.export_json();
+    for (format, out) in [("csv", "out-csv"), ("xlsx", "iar.xlsx")] {
+        let path = env.path(out);
+        ok(env.run(&[
+            "export",
+            "--format",
+            format,
+            "--out",
+            path.to_str().expect("path"),
+        ]));
+        let other = Env::new(backend).await;
+        ok(other.run(&["import", path.to_str().expect("path")]));
+        assert_eq!(other.export_json(), json, "{format} round-trips");
+        other.finish().await;
+    }
+    env.finish().await;
+}
+
+async fn verify_fails_naming_the_place_after_tampering(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    ok(env.run(&["audit", "verify"]));
+    env.sql("UPDATE systems SET owner = 'dpo@uni.example' WHERE id = 'sits'")
+        .await;
+    let r = env.run(&["audit", "verify"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("system 'sits': the table row differs from the audit log (owner is \"dpo@uni.example\" in the table but \"registrar@uni.example\" in the audit log)"), "{}", r.stdout);
+    env.sql("UPDATE systems SET owner = 'registrar@uni.example' WHERE id = 'sits'")
+        .await;
+    ok(env.run(&["audit", "verify"]));
+    env.sql("UPDATE audit_events SET actor = 'someone.else@uni.example' WHERE seq = 40")
+        .await;
+    let r = env.run(&["audit", "verify"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("the audit chain is broken at event 40"),
+        "{}",
+        r.stdout
+    );
+    env.finish().await;
+}
+
+async fn set_edits_one_record_through_the_audit_log(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let r = ok(env.run(&[
+        "set",
+        "system",
+        "moodle",
+        "dpia_review_due=2028-10-31",
+        "dpia_reference=DART-2026-099",
+    ]));
+    assert!(
+        r.stdout
+            .contains("updated system 'moodle' (audit event 126)"),
+        "{}",
+        r.stdout
+    );
+    let bad = env.run(&["set", "system", "moodle", "dpia_status=aproved"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("system 'moodle': dpia_status: 'aproved' is not one of none, in_progress, approved, rejected"), "{}", bad.stderr);
+    let log = ok(env.run(&["audit", "log", "--since", "125", "--format", "json"]));
+    let events: serde_json::Value = serde_json::from_str(&log.stdout).expect("json");
+    assert_eq!(events[0]["actor"], "tester@uni.example");
+    assert_eq!(events[0]["payload"]["dpia_review_due"], "2028-10-31");
+    assert_eq!(
+        events.as_array().map(Vec::len),
+        Some(1),
+        "the refused edit appended nothing"
+    );
+    ok(env.run(&["audit", "verify"]));
+    env.finish().await;
+}
