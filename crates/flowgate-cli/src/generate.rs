@@ -203,6 +203,8 @@ pub fn generate(
     let mut authority: Vec<Option<usize>> = Vec::with_capacity(n_items);
     for i in 0..n_items {
         let a = match rng.random_range(0..100) {
+            // The first item always has an authority, so that there is a flow to make.
+            _ if i == 0 => Some(0),
             0..=59 => Some(rng.random_range(0..HUBS.len() - 1)),
             60..=94 => Some(rng.random_range(HUBS.len()..layer1_end)),
             _ => None,
@@ -241,7 +243,8 @@ pub fn generate(
         "weekly",
         "monthly",
     ];
-    for i in 0..n_flows {
+    let mut i = 0;
+    while i < n_flows {
         // Source: mostly an authority (hubs most of all), sometimes a system holding a copy.
         let from_copy = rng.random_bool(0.1);
         let first_item;
@@ -249,6 +252,7 @@ pub fn generate(
         if from_copy && i > 0 {
             first_item = rng.random_range(0..n_items);
             source = match holders[first_item].as_slice() {
+                // Nobody holds a copy of this item yet: try again.
                 [] => continue,
                 h => h[rng.random_range(0..h.len())],
             };
@@ -308,6 +312,7 @@ pub fn generate(
                 .then(|| format!("RITM{:07}", rng.random_range(0..10_000_000))),
             established_on: date(&mut rng, 2012, 2026),
         }));
+        i += 1;
     }
     Register::from_records(records)
         .map_err(|e| anyhow::anyhow!("generator made a dangling reference: {e}"))

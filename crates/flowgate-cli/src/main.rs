@@ -3,6 +3,7 @@
 //! and the database (`flowgate-store`).
 
 mod audit_cmd;
+mod check;
 mod demo;
 mod edit;
 mod generate;
@@ -78,6 +79,36 @@ enum Command {
         #[arg(required = true)]
         assignments: Vec<String>,
     },
+    /// Assess a sharing / integration request against the principles (P1–P3) and the Code's
+    /// other checks. Exit 0 proceed, 1 rejected, 3 needs review, 2 bad input.
+    Check {
+        /// The request: {"requester", "justification", "source", "target", "data_items": [...],
+        /// "intended_use", "access"?: "read_only" | "read_write"}.
+        #[arg(required_unless_present = "rules")]
+        request: Option<std::path::PathBuf>,
+        /// Assess as of this date (YYYY-MM-DD); today by default.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = output::Format::Text)]
+        format: output::Format,
+        /// List the rules, with their ids and clauses, instead.
+        #[arg(long)]
+        rules: bool,
+    },
+    /// Assess every active flow as if it were requested today: the register's legacy debt.
+    /// Exit 1 when any flow is rejected.
+    Lint {
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = output::Format::Text)]
+        format: output::Format,
+    },
+    /// Run the HTTP server (health and readiness checks today) until interrupted.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// The audit log: verify the chain and the tables against it, or show events.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -152,8 +183,10 @@ impl std::error::Error for BadInput {}
 #[derive(Debug)]
 pub enum Outcome {
     Ok,
-    /// A check found a problem (e.g. `audit verify`): exit 1.
+    /// A check found a problem (e.g. `audit verify`, a rejected request): exit 1.
     Failed,
+    /// Another documented status (3: a request needs review).
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -171,6 +204,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             if let Some(bad) = e.downcast_ref::<BadInput>() {
                 eprintln!("{bad}");
@@ -206,8 +240,10 @@ async fn open(url: &str) -> anyhow::Result<Store> {
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let actor = actor(&cli.actor);
     // Generating touches no database; opening one would create flowgate.db for nothing.
-    if let Command::Generate(opts) = &cli.command {
-        return generate::run(opts);
+    match &cli.command {
+        Command::Generate(opts) => return generate::run(opts),
+        Command::Check { rules: true, .. } => return Ok(check::rules()),
+        _ => {}
     }
     let store = open(&cli.database_url).await?;
     let outcome = match cli.command {
@@ -228,7 +264,50 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             format,
         }) => audit_cmd::log(&store, since, limit, format).await?,
         Command::Generate(_) => Outcome::Ok,
+        Command::Check {
+            request,
+            as_of,
+            format,
+            ..
+        } => match request {
+            Some(path) => check::check(&store, &path, check::as_of(as_of), format).await?,
+            None => check::rules(),
+        },
+        Command::Lint { as_of, format } => check::lint(&store, check::as_of(as_of), format).await?,
+        Command::Serve { listen } => serve(store.clone(), listen).await?,
     };
     store.close().await;
     Ok(outcome)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
+async fn serve(store: Store, listen: std::net::SocketAddr) -> anyhow::Result<Outcome> {
+    let state = flowgate_server::AppState::load(store).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    println!("Flowgate is listening on http://{listen} (Ctrl-C stops it)");
+    flowgate_server::serve(state, listener, shutdown_signal()).await?;
+    Ok(Outcome::Ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod ids;
+pub mod policy;
 pub mod register;
 
 pub use ids::{DataItemId, Email, FlowId, IdError, SystemId};

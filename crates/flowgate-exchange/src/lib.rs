@@ -46,7 +46,7 @@ pub(crate) fn finish(
 ) -> Result<Parsed, Problems> {
     let mut records = Vec::new();
     let mut declared = Vec::new();
-    for t in &tables {
+    for t in tables {
         records.extend(rows::read_records(t, &mut problems, &mut declared));
     }
     records.sort_by_key(|(_, r)| r.kind());

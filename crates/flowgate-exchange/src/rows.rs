@@ -260,15 +260,18 @@ fn email(t: &str) -> Result<Email, String> {
 /// keep them. The ids of rows that have problems are added to `declared`, so that references to
 /// them are not reported a second time as references to nothing.
 pub fn read_records(
-    table: &Table,
+    mut table: Table,
     problems: &mut Problems,
     declared: &mut Vec<(RecordKind, String)>,
 ) -> Vec<(Location, Record)> {
-    let Some(positions) = map_header(table, problems) else {
+    let Some(positions) = map_header(&table, problems) else {
         return Vec::new();
     };
-    let mut out = Vec::with_capacity(table.rows.len());
-    for (location, cells) in &table.rows {
+    // Rows are consumed as they become records, so a large import holds one form at a time.
+    let rows = std::mem::take(&mut table.rows);
+    let mut out = Vec::with_capacity(rows.len());
+    for (location, cells) in rows {
+        let (location, cells) = (&location, &cells[..]);
         if cells.iter().all(Cell::is_empty) {
             continue;
         }

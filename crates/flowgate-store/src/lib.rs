@@ -181,9 +181,19 @@ pub struct Store {
     backend: Backend,
 }
 
-/// How many rows one INSERT carries: large enough to amortise a statement, small enough to stay
-/// under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
-const CHUNK: usize = 500;
+impl Backend {
+    /// How many records one INSERT carries. PostgreSQL: large, to amortise the round trip, and
+    /// under its 65,535 bound parameters. SQLite: small, because binding `$n` parameters costs
+    /// time proportional to the number in the statement (`sqlite3_bind_parameter_name` walks a
+    /// list), so a 4,500-parameter statement spends most of an import binding; there is no
+    /// round trip to amortise.
+    pub(crate) fn rows_per_statement(self) -> usize {
+        match self {
+            Backend::Sqlite => 32,
+            Backend::Postgres => 500,
+        }
+    }
+}
 
 impl Store {
     /// Opens (creating, for SQLite, when missing) the database at `url` and brings its schema up to
@@ -330,8 +340,8 @@ impl Store {
         let mut events = Vec::with_capacity(staged.len() + 1);
         let mut written = 0u64;
         for chunk in staged.chunk_by(|a, b| a.0.kind() == b.0.kind()) {
-            for part in chunk.chunks(CHUNK) {
-                sql::upsert(&mut tx, part).await?;
+            for part in chunk.chunks(self.backend.rows_per_statement()) {
+                sql::upsert(&mut tx, part, self.backend.rows_per_statement()).await?;
                 for (r, _) in part {
                     seq += 1;
                     events.push(Event {
@@ -376,14 +386,13 @@ impl Store {
         if seq >= first_seq {
             applied.events = Some((first_seq, seq));
         }
-        for (r, _) in staged {
-            let (kind, id) = (r.kind().noun(), r.id().to_owned());
-            register.put(r).map_err(|e| StoreError::Refused {
-                kind,
-                id,
+        register
+            .put_many(staged.into_iter().map(|(r, _)| r))
+            .map_err(|e| StoreError::Refused {
+                kind: "register",
+                id: e.id.clone(),
                 message: e.to_string(),
             })?;
-        }
         Ok(applied)
     }
 

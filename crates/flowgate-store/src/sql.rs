@@ -164,6 +164,7 @@ fn row(record: &Record) -> (&'static str, &'static [&'static str], Vec<Val>) {
 pub(crate) async fn upsert(
     tx: &mut Transaction<'static, Any>,
     part: &[(Record, bool)],
+    rows_per_statement: usize,
 ) -> Result<(), StoreError> {
     let Some((first, _)) = part.first() else {
         return Ok(());
@@ -214,7 +215,7 @@ pub(crate) async fn upsert(
             })
             .collect();
         // Stay under the bound-parameter limit however many items the flows carry.
-        for chunk in pairs.chunks(4_000) {
+        for chunk in pairs.chunks(rows_per_statement * 4) {
             let sql = format!(
                 "INSERT INTO flow_data_items (flow_id, data_item_id) VALUES {}",
                 placeholders(chunk.len(), 2)

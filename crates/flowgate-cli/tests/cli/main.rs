@@ -98,6 +98,7 @@ on_both!(
     csv_and_xlsx_round_trip,
     verify_fails_naming_the_place_after_tampering,
     set_edits_one_record_through_the_audit_log,
+    generate_writes_the_size_asked_for_and_it_imports,
 );
 
 async fn demo_loads_once_and_verifies(backend: Backend) {
@@ -335,6 +336,48 @@ async fn set_edits_one_record_through_the_audit_log(backend: Backend) {
         events.as_array().map(Vec::len),
         Some(1),
         "the refused edit appended nothing"
+    );
+    ok(env.run(&["audit", "verify"]));
+    env.finish().await;
+}
+
+async fn generate_writes_the_size_asked_for_and_it_imports(backend: Backend) {
+    let env = Env::new(backend).await;
+    let out = env.path("gen");
+    let args = [
+        "generate",
+        "--systems",
+        "60",
+        "--flows",
+        "700",
+        "--items",
+        "25",
+        "--seed",
+        "7",
+        "--out",
+        out.to_str().expect("path"),
+    ];
+    let r = ok(env.run(&args));
+    assert!(
+        r.stdout
+            .contains("20 people, 60 systems, 25 data items and 700 flows"),
+        "{}",
+        r.stdout
+    );
+    let first = std::fs::read(out.join("flows.csv")).expect("flows.csv");
+    ok(env.run(&args));
+    assert_eq!(
+        std::fs::read(out.join("flows.csv")).expect("flows.csv"),
+        first,
+        "the same seed gives the same register"
+    );
+    let imported = ok(env.run(&["import", out.to_str().expect("path")]));
+    assert!(
+        imported
+            .stdout
+            .contains("added 20 people, 60 systems, 25 data items, 700 flows"),
+        "{}",
+        imported.stdout
     );
     ok(env.run(&["audit", "verify"]));
     env.finish().await;

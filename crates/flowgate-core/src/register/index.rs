@@ -22,6 +22,13 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use super::model::{DataItem, Flow, FlowMethod, FlowStatus, Person, Record, RecordKind, System};
 use crate::ids::FlowId;
 
+/// Whether `store_flow` keeps the flow links current or leaves them to one rebuild at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Links {
+    Keep,
+    Defer,
+}
+
 /// What `Register::put` did with a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -441,25 +448,21 @@ impl Register {
     }
 
     fn put_flow(&mut self, f: Flow) -> PutOutcome {
-        let (ix, outcome) = self.store_flow(f);
-        if outcome != PutOutcome::Unchanged {
-            for key in self.carrying_keys(ix) {
-                let at = self.carrying.partition_point(|&k| k < key);
-                self.carrying.insert(at, key);
-            }
-        }
-        outcome
+        self.store_flow(f, Links::Keep).1
     }
 
-    /// Writes a flow into the flow table and the adjacency lists (not the carrying table, which
-    /// the caller maintains), replacing any flow with the same id.
-    fn store_flow(&mut self, f: Flow) -> (Ix, PutOutcome) {
+    /// Writes a flow into the flow table, replacing any flow with the same id, and either keeps
+    /// the adjacency lists and the carrying table current or leaves them for
+    /// [`Register::rebuild_links`].
+    fn store_flow(&mut self, f: Flow, links: Links) -> (Ix, PutOutcome) {
         let existing = self.flows.find(f.id.as_str());
         if let Some(ix) = existing {
             if (FlowRef { register: self, ix }).to_flow() == f {
                 return (ix, PutOutcome::Unchanged);
             }
-            self.unlink_flow(ix);
+            if links == Links::Keep {
+                self.unlink_flow(ix);
+            }
         }
         // References were checked by the caller.
         let source = self.system_ix[f.source.as_str()];
@@ -516,8 +519,14 @@ impl Register {
                 ix
             }
         };
-        self.out_flows[source as usize].push(ix);
-        self.in_flows[target as usize].push(ix);
+        if links == Links::Keep {
+            self.out_flows[source as usize].push(ix);
+            self.in_flows[target as usize].push(ix);
+            for key in self.carrying_keys(ix) {
+                let at = self.carrying.partition_point(|&k| k < key);
+                self.carrying.insert(at, key);
+            }
+        }
         (
             ix,
             if existing.is_some() {
@@ -550,38 +559,69 @@ impl Register {
         }
     }
 
-    /// Builds a register from whole records in one pass: the fast path for loading a large
-    /// register (or replaying the log), where `put` one by one would keep the carrying table
-    /// sorted at every step. Each record must only name records before it; a later record with
-    /// the same id replaces the earlier one, as `put` would.
+    /// Builds a register from whole records: see [`Register::put_many`].
     pub fn from_records(
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Register, DanglingReference> {
         let mut reg = Register::new();
+        reg.put_many(records)?;
+        Ok(reg)
+    }
+
+    /// Adds or replaces many records, as `put` would one by one, returning what happened to each.
+    /// Each record may name records before it. When the change is large (an import, a replay of
+    /// the log, a load from the store), the flow links are rebuilt once at the end in
+    /// O(n log n) rather than kept sorted at every step. Stops at the first dangling reference,
+    /// leaving the records before it in place.
+    pub fn put_many(
+        &mut self,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Vec<PutOutcome>, DanglingReference> {
+        let records: Vec<Record> = records.into_iter().collect();
+        let flows = records
+            .iter()
+            .filter(|r| matches!(r, Record::Flow(_)))
+            .count();
+        let bulk = flows > 1_000 && flows * 16 > self.flows.recs.len();
+        let links = if bulk { Links::Defer } else { Links::Keep };
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut result = Ok(());
         for record in records {
-            if let Some(e) = reg
+            if let Some(e) = self
                 .dangling_references(&record, &|_, _| false)
                 .into_iter()
                 .next()
             {
-                return Err(e);
+                result = Err(e);
+                break;
             }
-            match record {
-                Record::Flow(f) => {
-                    reg.store_flow(f);
-                }
-                other => {
-                    reg.put(other)?;
-                }
-            }
+            outcomes.push(match record {
+                Record::Flow(f) => self.store_flow(f, links).1,
+                other => self.put(other)?,
+            });
         }
-        let mut carrying: Vec<(Ix, Ix, Ix)> = (0..reg.flows.recs.len() as Ix)
-            .flat_map(|ix| reg.carrying_keys(ix))
+        if bulk {
+            self.rebuild_links();
+        }
+        result.map(|()| outcomes)
+    }
+
+    /// Rebuilds the adjacency lists and the carrying table from the flow table.
+    fn rebuild_links(&mut self) {
+        for l in self.out_flows.iter_mut().chain(self.in_flows.iter_mut()) {
+            l.clear();
+        }
+        for ix in 0..self.flows.recs.len() as Ix {
+            let r = self.flows.recs[ix as usize];
+            self.out_flows[r.source as usize].push(ix);
+            self.in_flows[r.target as usize].push(ix);
+        }
+        let mut carrying: Vec<(Ix, Ix, Ix)> = (0..self.flows.recs.len() as Ix)
+            .flat_map(|ix| self.carrying_keys(ix))
             .collect();
         carrying.sort_unstable();
-        reg.carrying = carrying;
-        reg.shrink();
-        Ok(reg)
+        self.carrying = carrying;
+        self.shrink();
     }
 
     /// Gives back the slack that growing vectors leave: the index is built once and read often.

@@ -75,8 +75,13 @@ const SYSTEMS: usize = 6;
 const ITEMS: usize = 4;
 
 fn flow_spec() -> impl Strategy<Value = FlowSpec> {
+    flow_spec_among(12)
+}
+
+/// Flows numbered below `ids`: few ids make many updates, many ids make mostly additions.
+fn flow_spec_among(ids: usize) -> impl Strategy<Value = FlowSpec> {
     (
-        0..12usize,
+        0..ids,
         0..SYSTEMS,
         1..SYSTEMS,
         prop::collection::btree_set(0..ITEMS, 1..=3),
@@ -180,6 +185,28 @@ proptest! {
             seen.insert(s.0, rec);
         }
     }
+}
+
+proptest! {
+    // Above a thousand flows, `put_many` rebuilds the links once instead of keeping them sorted.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn a_large_batch_gives_the_same_register_as_one_put_at_a_time(
+        before in prop::collection::vec(flow_spec_among(400), 0..50),
+        batch in prop::collection::vec(flow_spec_among(1_500), 1_001..1_400),
+    ) {
+        let mut one_by_one = Register::from_records(base()).expect("base");
+        for s in before.iter().chain(&batch) {
+            one_by_one.put(flow(s)).expect("valid");
+        }
+        let mut bulk = Register::from_records(base()).expect("base");
+        bulk.put_many(before.iter().map(flow)).expect("valid");
+        let outcomes = bulk.put_many(batch.iter().map(flow)).expect("valid");
+        prop_assert_eq!(outcomes.len(), batch.len());
+        prop_assert_eq!(bulk.first_difference(&one_by_one), None);
+        assert_agrees_with_scan(&bulk);
+    }
+
 }
 
 #[test]
