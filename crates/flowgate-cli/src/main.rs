@@ -3,6 +3,7 @@
 //! and the database (`flowgate-store`).
 
 mod audit_cmd;
+mod bench;
 mod check;
 mod demo;
 mod edit;
@@ -103,6 +104,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = output::Format::Text)]
         format: output::Format,
     },
+    /// Measure Flowgate on the register in the database.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Run the HTTP server (health and readiness checks today) until interrupted.
     Serve {
         /// The address to listen on.
@@ -273,6 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Some(path) => check::check(&store, &path, check::as_of(as_of), format).await?,
             None => check::rules(),
         },
+        Command::Bench(cmd) => bench::run(&store, &cmd).await?,
         Command::Lint { as_of, format } => check::lint(&store, check::as_of(as_of), format).await?,
         Command::Serve { listen } => serve(store.clone(), listen).await?,
     };

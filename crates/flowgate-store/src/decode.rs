@@ -134,7 +134,7 @@ pub(crate) fn data_item(row: &AnyRow) -> Result<DataItem, StoreError> {
 }
 
 /// A flow without its data items, which come from their own table.
-fn flow(row: &AnyRow) -> Result<Flow, StoreError> {
+pub(crate) fn flow(row: &AnyRow) -> Result<Flow, StoreError> {
     let c = Cols::new(row, "flows", "id")?;
     Ok(Flow {
         id: c.parse("id", FlowId::parse)?,

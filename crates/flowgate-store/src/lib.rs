@@ -10,6 +10,7 @@
 //! CONFLICT`, `RETURNING`); dates and times are ISO text in both, so no value needs a per-backend
 //! type.
 
+mod baseline;
 mod decode;
 mod sql;
 mod verify;

@@ -1,0 +1,200 @@
+//! `flowgate bench check`: the principles engine's speed on the register in the database, beside
+//! the same assessments made by SQL queries against the same database, in the same run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use flowgate_core::policy::{self, Access, Request};
+use flowgate_core::register::{RecordKind, Register};
+use flowgate_core::{DataItemId, Email};
+use flowgate_store::Store;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Index build time and memory, assessment latency from the index, and the same assessments
+    /// by SQL queries; on the register in the database (see `flowgate generate`).
+    Check(CheckOptions),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckOptions {
+    /// Assessments timed against the index.
+    #[arg(long, default_value_t = 200_000)]
+    requests: usize,
+    /// Assessments timed against the database (each takes a dozen queries).
+    #[arg(long, default_value_t = 2_000)]
+    sql_requests: usize,
+    /// How many times the index is built from the store.
+    #[arg(long, default_value_t = 3)]
+    builds: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub async fn run(store: &Store, cmd: &BenchCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        BenchCommand::Check(o) => check(store, o).await,
+    }
+}
+
+/// Resident memory of this process, from /proc (Linux), in bytes.
+fn rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Requests of three items, most from their authority (as most real requests are), some not.
+fn requests(reg: &Register, n: usize, seed: u64) -> anyhow::Result<Vec<Request>> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let systems = reg.systems();
+    let items = reg.data_items();
+    anyhow::ensure!(systems.len() >= 2 && items.len() >= 3, "the register is too small to benchmark");
+    let people = reg.people();
+    let mut by_authority: std::collections::HashMap<&str, Vec<&DataItemId>> = Default::default();
+    for d in items {
+        if let Some(a) = &d.authoritative_system {
+            by_authority.entry(a.as_str()).or_default().push(&d.id);
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let first = &items[rng.random_range(0..items.len())];
+        let source = match &first.authoritative_system {
+            Some(a) if rng.random_bool(0.8) => a.clone(),
+            _ => systems[rng.random_range(0..systems.len())].id.clone(),
+        };
+        let target = systems[rng.random_range(0..systems.len())].id.clone();
+        if target == source {
+            continue;
+        }
+        // The other two items mostly from the same authority, as a real request's would be.
+        let siblings = by_authority.get(source.as_str()).filter(|s| s.len() >= 3);
+        let mut data_items: std::collections::BTreeSet<DataItemId> = [first.id.clone()].into();
+        while data_items.len() < 3 {
+            let next = match siblings {
+                Some(s) if rng.random_bool(0.9) => s[rng.random_range(0..s.len())].clone(),
+                _ => items[rng.random_range(0..items.len())].id.clone(),
+            };
+            data_items.insert(next);
+        }
+        out.push(Request {
+            requester: people
+                .get(rng.random_range(0..people.len().max(1)))
+                .map_or_else(|| Email::parse("someone@uni.example"), |p| Ok(p.email.clone()))
+                .context("requester")?,
+            justification: "benchmark".into(),
+            source,
+            target,
+            data_items,
+            intended_use: "benchmark".into(),
+            access: Access::ReadOnly,
+        });
+    }
+    Ok(out)
+}
+
+async fn check(store: &Store, o: &CheckOptions) -> anyhow::Result<Outcome> {
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).context("date")?;
+    println!("flowgate bench check ({:?} store)", store.backend());
+
+    // 1. Building the index from the store.
+    let mut builds = Vec::new();
+    let mut register = Register::new();
+    let mut rss_delta = 0;
+    for _ in 0..o.builds.max(1) {
+        drop(std::mem::take(&mut register));
+        let before = rss().unwrap_or(0);
+        let t = Instant::now();
+        register = store.load_register().await?;
+        builds.push(t.elapsed());
+        rss_delta = rss().unwrap_or(0).saturating_sub(before);
+    }
+    builds.sort();
+    let flows = register.len(RecordKind::Flow);
+    anyhow::ensure!(flows > 0, "the register has no flows: generate one and import it first (see the README's Performance section)");
+    println!(
+        "register: {} systems, {} data items, {} flows, {} people",
+        register.len(RecordKind::System),
+        register.len(RecordKind::DataItem),
+        flows,
+        register.len(RecordKind::Person)
+    );
+    println!(
+        "index build from the store: median {:.2} s of {} builds (min {:.2} s)",
+        builds[builds.len() / 2].as_secs_f64(),
+        builds.len(),
+        builds[0].as_secs_f64()
+    );
+    println!(
+        "index memory for flows: {:.0} bytes per flow (the flow index's allocations); resident growth while building: {:.0} bytes per flow",
+        register.flow_index_bytes() as f64 / flows as f64,
+        rss_delta as f64 / flows as f64
+    );
+
+    // 2. Assessments from the index, one at a time, on this thread.
+    let reqs = requests(&register, o.requests, o.seed)?;
+    let mut times = Vec::with_capacity(reqs.len());
+    let mut outcomes = [0usize; 3];
+    for r in &reqs {
+        let t = Instant::now();
+        let a = policy::assess(&register, r, as_of);
+        times.push(t.elapsed());
+        outcomes[a.outcome as usize] += 1;
+    }
+    times.sort();
+    let index_mean = times.iter().sum::<Duration>() / times.len() as u32;
+    println!(
+        "assess (index), {} requests of 3 items: p50 {}, p99 {}, mean {} (outcomes: {} proceed, {} needs review, {} rejected)",
+        times.len(),
+        micros(percentile(&times, 0.5)),
+        micros(percentile(&times, 0.99)),
+        micros(index_mean),
+        outcomes[0],
+        outcomes[1],
+        outcomes[2]
+    );
+
+    // 3. The same assessments, the facts fetched by SQL queries.
+    let mut sql_times = Vec::with_capacity(o.sql_requests);
+    for r in reqs.iter().take(o.sql_requests) {
+        let t = Instant::now();
+        let facts = store.facts_for(r).await?;
+        let a = policy::assess(&facts, r, as_of);
+        sql_times.push(t.elapsed());
+        let from_index = policy::assess(&register, r, as_of);
+        anyhow::ensure!(
+            a == from_index,
+            "the SQL baseline disagrees with the index on {r:?}:\n{a:#?}\n{from_index:#?}"
+        );
+    }
+    sql_times.sort();
+    let sql_mean = sql_times.iter().sum::<Duration>() / sql_times.len().max(1) as u32;
+    println!(
+        "assess (SQL queries), {} requests: p50 {}, p99 {}, mean {} (every decision identical to the index's)",
+        sql_times.len(),
+        micros(percentile(&sql_times, 0.5)),
+        micros(percentile(&sql_times, 0.99)),
+        micros(sql_mean)
+    );
+    println!(
+        "ratio: the index is {:.0}x faster at p50 and {:.0}x faster on the mean than SQL queries",
+        percentile(&sql_times, 0.5).as_secs_f64() / percentile(&times, 0.5).as_secs_f64(),
+        sql_mean.as_secs_f64() / index_mean.as_secs_f64()
+    );
+    Ok(Outcome::Ok)
+}
