@@ -63,7 +63,10 @@ fn requests(reg: &Register, n: usize, seed: u64) -> anyhow::Result<Vec<Request>>
     let mut rng = SmallRng::seed_from_u64(seed);
     let systems = reg.systems();
     let items = reg.data_items();
-    anyhow::ensure!(systems.len() >= 2 && items.len() >= 3, "the register is too small to benchmark");
+    anyhow::ensure!(
+        systems.len() >= 2 && items.len() >= 3,
+        "the register is too small to benchmark"
+    );
     let people = reg.people();
     let mut by_authority: std::collections::HashMap<&str, Vec<&DataItemId>> = Default::default();
     for d in items {
@@ -95,7 +98,10 @@ fn requests(reg: &Register, n: usize, seed: u64) -> anyhow::Result<Vec<Request>>
         out.push(Request {
             requester: people
                 .get(rng.random_range(0..people.len().max(1)))
-                .map_or_else(|| Email::parse("someone@uni.example"), |p| Ok(p.email.clone()))
+                .map_or_else(
+                    || Email::parse("someone@uni.example"),
+                    |p| Ok(p.email.clone()),
+                )
                 .context("requester")?,
             justification: "benchmark".into(),
             source,
@@ -126,7 +132,10 @@ async fn check(store: &Store, o: &CheckOptions) -> anyhow::Result<Outcome> {
     }
     builds.sort();
     let flows = register.len(RecordKind::Flow);
-    anyhow::ensure!(flows > 0, "the register has no flows: generate one and import it first (see the README's Performance section)");
+    anyhow::ensure!(
+        flows > 0,
+        "the register has no flows: generate one and import it first (see the README's Performance section)"
+    );
     println!(
         "register: {} systems, {} data items, {} flows, {} people",
         register.len(RecordKind::System),

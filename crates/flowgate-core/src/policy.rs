@@ -223,6 +223,8 @@ struct Case<'a> {
     has_requester: bool,
     source: Option<&'a System>,
     target: Option<&'a System>,
+    /// The requested items, looked up once for all the rules.
+    items: Vec<(&'a DataItemId, Option<&'a DataItem>)>,
 }
 
 impl Case<'_> {
@@ -235,10 +237,7 @@ impl Case<'_> {
     }
 
     fn items(&self) -> impl Iterator<Item = (&DataItemId, Option<&DataItem>)> {
-        self.request
-            .data_items
-            .iter()
-            .map(|id| (id, self.register.data_item(id.as_str())))
+        self.items.iter().copied()
     }
 
     /// Active flows into `system` carrying `item`, other than the flow being assessed.
@@ -307,6 +306,7 @@ pub fn assess(register: &Register, request: &Request, as_of: NaiveDate) -> Asses
         has_requester: true,
         source: register.system(request.source.as_str()),
         target: register.system(request.target.as_str()),
+        items: resolve(register, request),
     })
 }
 
@@ -331,7 +331,19 @@ pub fn assess_flow(register: &Register, flow: &FlowRef<'_>, as_of: NaiveDate) ->
         has_requester: false,
         source: Some(flow.source()),
         target: Some(flow.target()),
+        items: resolve(register, &request),
     })
+}
+
+fn resolve<'a>(
+    register: &'a Register,
+    request: &'a Request,
+) -> Vec<(&'a DataItemId, Option<&'a DataItem>)> {
+    request
+        .data_items
+        .iter()
+        .map(|id| (id, register.data_item(id.as_str())))
+        .collect()
 }
 
 fn run(case: Case<'_>) -> Assessment {

@@ -70,23 +70,40 @@ impl Store {
         systems.dedup();
         let mut owners = Vec::new();
         for id in &systems {
-            if let Some(row) = sqlx::query("SELECT * FROM systems WHERE id = $1").bind(id).fetch_optional(pool).await? {
+            if let Some(row) = sqlx::query("SELECT * FROM systems WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            {
                 let s = decode::system(&row)?;
-                owners.extend(s.owner.iter().chain(&s.administrators).map(ToString::to_string));
+                owners.extend(
+                    s.owner
+                        .iter()
+                        .chain(&s.administrators)
+                        .map(ToString::to_string),
+                );
                 records.push(Record::System(s));
             }
         }
         // The systems' people, so that the small register is consistent.
         owners.sort();
         owners.dedup();
-        for email in owners.iter().filter(|e| e.as_str() != request.requester.as_str()) {
-            if let Some(row) = sqlx::query("SELECT * FROM people WHERE email = $1").bind(email).fetch_optional(pool).await? {
+        for email in owners
+            .iter()
+            .filter(|e| e.as_str() != request.requester.as_str())
+        {
+            if let Some(row) = sqlx::query("SELECT * FROM people WHERE email = $1")
+                .bind(email)
+                .fetch_optional(pool)
+                .await?
+            {
                 records.push(Record::Person(decode::person(&row)?));
             }
         }
         records.sort_by_key(Record::kind);
         // Flows name items beyond those requested: keep only the items the register holds.
-        let known: std::collections::HashSet<String> = items.iter().map(|d| d.id.to_string()).collect();
+        let known: std::collections::HashSet<String> =
+            items.iter().map(|d| d.id.to_string()).collect();
         records.extend(items.into_iter().map(Record::DataItem));
         for mut f in flows {
             f.data_items.retain(|d| known.contains(d.as_str()));

@@ -13,11 +13,12 @@
 //!   `(target, data item, flow)` table — the question Principle 2 (1.3.4) asks for every item;
 //! - the authoritative system of a data item: one lookup.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use chrono::{Datelike, NaiveDate};
-use hashbrown::{DefaultHashBuilder, HashTable};
+// hashbrown's default hasher (foldhash) rather than SipHash: ids are not attacker-chosen keys
+// in a way that matters here, and every assessment makes a dozen lookups.
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::model::{DataItem, Flow, FlowMethod, FlowStatus, Person, Record, RecordKind, System};
 use crate::ids::FlowId;
@@ -143,6 +144,9 @@ pub struct Register {
     in_flows: Vec<Vec<Ix>>,
     /// `(target, data item, flow)` for every active flow and each of its items, sorted.
     carrying: Vec<(Ix, Ix, Ix)>,
+    /// Where each target's entries start in `carrying` (one more entry than there are systems),
+    /// so a lookup searches only its target's few entries, which share a cache line or two.
+    carrying_start: Vec<u32>,
 }
 
 /// A flow in the register, read through the index without copying it out.
@@ -290,12 +294,10 @@ impl Register {
     ) -> impl Iterator<Item = FlowRef<'_>> + '_ {
         let found = match (self.system_ix.get(target), self.item_ix.get(item)) {
             (Some(&t), Some(&i)) => {
-                let lo = self
-                    .carrying
-                    .partition_point(|&(ct, ci, _)| (ct, ci) < (t, i));
-                let hi =
-                    lo + self.carrying[lo..].partition_point(|&(ct, ci, _)| (ct, ci) == (t, i));
-                &self.carrying[lo..hi]
+                let of_target = &self.carrying[self.carrying_range(t)];
+                let lo = of_target.partition_point(|&(_, ci, _)| ci < i);
+                let hi = lo + of_target[lo..].partition_point(|&(_, ci, _)| ci == i);
+                &of_target[lo..hi]
             }
             _ => &[],
         };
@@ -425,6 +427,11 @@ impl Register {
                 if outcome == PutOutcome::Added {
                     self.out_flows.push(Vec::new());
                     self.in_flows.push(Vec::new());
+                    // The newest system has the highest position: its range is empty, at the end.
+                    if self.carrying_start.is_empty() {
+                        self.carrying_start.push(0);
+                    }
+                    self.carrying_start.push(self.carrying.len() as u32);
                 }
                 outcome
             }
@@ -523,8 +530,10 @@ impl Register {
             self.out_flows[source as usize].push(ix);
             self.in_flows[target as usize].push(ix);
             for key in self.carrying_keys(ix) {
-                let at = self.carrying.partition_point(|&k| k < key);
+                let range = self.carrying_range(key.0);
+                let at = range.start + self.carrying[range].partition_point(|&k| k < key);
                 self.carrying.insert(at, key);
+                self.shift_carrying_starts(key.0, 1);
             }
         }
         (
@@ -553,9 +562,24 @@ impl Register {
         self.out_flows[r.source as usize].retain(|&f| f != ix);
         self.in_flows[r.target as usize].retain(|&f| f != ix);
         for key in self.carrying_keys(ix) {
-            if let Ok(at) = self.carrying.binary_search(&key) {
-                self.carrying.remove(at);
+            let range = self.carrying_range(key.0);
+            if let Ok(at) = self.carrying[range.clone()].binary_search(&key) {
+                self.carrying.remove(range.start + at);
+                self.shift_carrying_starts(key.0, -1);
             }
+        }
+    }
+
+    fn carrying_range(&self, target: Ix) -> std::ops::Range<usize> {
+        self.carrying_start[target as usize] as usize
+            ..self.carrying_start[target as usize + 1] as usize
+    }
+
+    /// After an entry for `target` is inserted (+1) or removed (-1), every later target's
+    /// entries start one place later or earlier.
+    fn shift_carrying_starts(&mut self, target: Ix, by: i32) {
+        for start in &mut self.carrying_start[target as usize + 1..] {
+            *start = start.wrapping_add_signed(by);
         }
     }
 
@@ -583,6 +607,16 @@ impl Register {
             .filter(|r| matches!(r, Record::Flow(_)))
             .count();
         let bulk = flows > 1_000 && flows * 16 > self.flows.recs.len();
+        if bulk {
+            let t = &mut self.flows;
+            t.recs.reserve(flows);
+            t.items.reserve(flows * 2);
+            t.text.reserve(flows * 10);
+            let (recs, text, hasher) = (&t.recs, &t.text, &t.hasher);
+            t.by_id.reserve(flows, |&i| {
+                hasher.hash_one(&text[recs[i as usize].id.range()])
+            });
+        }
         let links = if bulk { Links::Defer } else { Links::Keep };
         let mut outcomes = Vec::with_capacity(records.len());
         let mut result = Ok(());
@@ -620,7 +654,15 @@ impl Register {
             .flat_map(|ix| self.carrying_keys(ix))
             .collect();
         carrying.sort_unstable();
+        let mut starts = vec![0u32; self.systems.len() + 1];
+        for &(t, _, _) in &carrying {
+            starts[t as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
         self.carrying = carrying;
+        self.carrying_start = starts;
         self.shrink();
     }
 

@@ -698,4 +698,3 @@ proptest! {
         prop_assert_eq!(p2_p3_violations(&after, as_of), before);
     }
 }
-
