@@ -149,7 +149,32 @@ pub(crate) fn flow(row: &AnyRow) -> Result<Flow, StoreError> {
 }
 
 /// Every record, in dependency order, from one consistent snapshot of the database.
-pub(crate) async fn load_records(pool: &AnyPool) -> Result<Vec<Record>, StoreError> {
+pub(crate) async fn load_records(
+    pool: &AnyPool,
+    sqlite_file: Option<&std::path::Path>,
+) -> Result<Vec<Record>, StoreError> {
+    // The SQLite fast path reads the flows on a connection of its own; the audit head's sequence
+    // number tells whether both saw the same state. A write in between (rare) means read again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match load_once(pool, sqlite_file).await? {
+            Some(records) => return Ok(records),
+            None if attempts < 5 => continue,
+            None => return load_once(pool, None).await.map(Option::unwrap_or_default),
+        }
+    }
+}
+
+/// One attempt: `None` when the fast path saw a different state from the rest.
+async fn load_once(
+    pool: &AnyPool,
+    sqlite_file: Option<&std::path::Path>,
+) -> Result<Option<Vec<Record>>, StoreError> {
+    let fast = sqlite_file.map(|path| {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || crate::sqlite_fast::flows(&path))
+    });
     let mut tx = pool.begin().await?;
     if tx.backend_name() == "PostgreSQL" {
         // One snapshot for all four tables, as SQLite's read transaction gives by itself.
@@ -157,6 +182,10 @@ pub(crate) async fn load_records(pool: &AnyPool) -> Result<Vec<Record>, StoreErr
             .execute(&mut *tx)
             .await?;
     }
+    let seq: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("seq")?;
     let mut out = Vec::new();
     for row in sqlx::query("SELECT * FROM people")
         .fetch_all(&mut *tx)
@@ -175,6 +204,19 @@ pub(crate) async fn load_records(pool: &AnyPool) -> Result<Vec<Record>, StoreErr
         .await?
     {
         out.push(Record::DataItem(data_item(&row)?));
+    }
+    if let Some(fast) = fast {
+        let (seen, flows) = fast.await.map_err(|e| StoreError::Refused {
+            kind: "register",
+            id: String::new(),
+            message: format!("the flow loader stopped: {e}"),
+        })??;
+        tx.commit().await?;
+        if seen != seq {
+            return Ok(None);
+        }
+        out.extend(flows.into_iter().map(Record::Flow));
+        return Ok(Some(out));
     }
     // Flows in pages of JSON built by the database: a million flows as a million rows cost the
     // driver ~10 µs a row in channel hand-offs and allocations, a page of 50,000 as one text
@@ -219,7 +261,7 @@ pub(crate) async fn load_records(pool: &AnyPool) -> Result<Vec<Record>, StoreErr
         after = last;
     }
     tx.commit().await?;
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// How many flows one page of the bulk load carries.
@@ -236,7 +278,7 @@ const FLOWS_PAGE_POSTGRES: &str = "SELECT json_agg(json_build_array(f.id, f.sour
      FROM (SELECT * FROM flows WHERE id > $1 ORDER BY id LIMIT $2) f";
 
 /// A flow as the bulk load's JSON has it: the `flows` columns in order, then its data items.
-type FlowRow = (
+pub(crate) type FlowRow = (
     String,
     String,
     String,
@@ -248,7 +290,7 @@ type FlowRow = (
     Option<Vec<String>>,
 );
 
-fn flow_of_row(r: FlowRow) -> Result<Flow, StoreError> {
+pub(crate) fn flow_of_row(r: FlowRow) -> Result<Flow, StoreError> {
     let (id, source, target, method, frequency, status, request, established_on, items) = r;
     let corrupt = |field: &'static str, message: String| StoreError::Corrupt {
         table: "flows",

@@ -13,6 +13,7 @@
 mod baseline;
 mod decode;
 mod sql;
+mod sqlite_fast;
 mod verify;
 
 #[cfg(feature = "testing")]
@@ -180,6 +181,8 @@ pub struct ChangeContext<'a> {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite database file, for the fast read of a large register (`sqlite_fast`).
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Backend {
@@ -240,7 +243,18 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .ok()
+                .map(|o| o.get_filename().to_owned())
+                .filter(|p| p.exists()),
+            Backend::Postgres => None,
+        };
+        Ok(Store {
+            pool,
+            backend,
+            sqlite_file,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -264,7 +278,7 @@ impl Store {
 
     /// Reads the whole register into the in-memory index.
     pub async fn load_register(&self) -> Result<Register, StoreError> {
-        let records = decode::load_records(&self.pool).await?;
+        let records = decode::load_records(&self.pool, self.sqlite_file.as_deref()).await?;
         Register::from_records(records).map_err(|e| StoreError::Refused {
             kind: "register",
             id: e.id.clone(),

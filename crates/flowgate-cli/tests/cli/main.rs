@@ -99,6 +99,8 @@ on_both!(
     verify_fails_naming_the_place_after_tampering,
     set_edits_one_record_through_the_audit_log,
     generate_writes_the_size_asked_for_and_it_imports,
+    check_decides_with_its_exit_codes_and_explains_why,
+    lint_reports_the_demo_registers_legacy_debt,
 );
 
 async fn demo_loads_once_and_verifies(backend: Backend) {
@@ -380,5 +382,196 @@ async fn generate_writes_the_size_asked_for_and_it_imports(backend: Backend) {
         imported.stdout
     );
     ok(env.run(&["audit", "verify"]));
+    env.finish().await;
+}
+
+fn request_file(
+    env: &Env,
+    name: &str,
+    source: &str,
+    target: &str,
+    items: &[&str],
+    access: Option<&str>,
+) -> String {
+    let mut req = serde_json::json!({
+        "requester": "a.researcher@uni.example",
+        "justification": "a business reason",
+        "source": source,
+        "target": target,
+        "data_items": items,
+        "intended_use": "read-only reporting",
+    });
+    if let Some(a) = access {
+        req["access"] = a.into();
+    }
+    let path = env.path(name);
+    std::fs::write(&path, req.to_string()).expect("write request");
+    path.to_str().expect("path").to_owned()
+}
+
+async fn check_decides_with_its_exit_codes_and_explains_why(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let as_of = ["--as-of", "2026-12-04"];
+
+    let proceed = request_file(
+        &env,
+        "proceed.json",
+        "sits",
+        "alma",
+        &["student-enrolment"],
+        None,
+    );
+    let r = env.run(&["check", &proceed, as_of[0], as_of[1]]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("PROCEED: "), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains('\x1b'),
+        "no colour when not on a terminal"
+    );
+    assert!(
+        r.stdout.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns:\n{}",
+        r.stdout
+    );
+
+    let copy = request_file(&env, "copy.json", "dw", "powerbi", &["student-core"], None);
+    let r = env.run(&["check", &copy, as_of[0], as_of[1]]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.starts_with("REJECTED: "), "{}", r.stdout);
+    assert!(r.stdout.contains("P2 (1.3.4)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("→ request 'student-core' from its authoritative system 'sits'"),
+        "{}",
+        r.stdout
+    );
+
+    let review = request_file(
+        &env,
+        "review.json",
+        "sits",
+        "alumni",
+        &["student-contact"],
+        None,
+    );
+    let r = env.run(&["check", &review, as_of[0], as_of[1]]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("the target 'alumni' has no DPIA"),
+        "{}",
+        r.stdout
+    );
+
+    let r = env.run(&["check", &copy, as_of[0], as_of[1], "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(doc["outcome"], "rejected");
+    assert_eq!(doc["policy"], "DPA CoP 06 v2.1");
+    assert_eq!(doc["as_of"], "2026-12-04");
+    let f = &doc["findings"][0];
+    assert_eq!(
+        (
+            f["rule"].as_str(),
+            f["clause"].as_str(),
+            f["severity"].as_str()
+        ),
+        (Some("P2"), Some("1.3.4"), Some("violation"))
+    );
+    assert_eq!(
+        (
+            f["system"].as_str(),
+            f["data_item"].as_str(),
+            f["flow"].as_str()
+        ),
+        (Some("dw"), Some("student-core"), Some("f-005"))
+    );
+
+    let write = request_file(
+        &env,
+        "write.json",
+        "sits",
+        "alma",
+        &["student-enrolment"],
+        Some("read_write"),
+    );
+    let r = env.run(&["check", &write, as_of[0], as_of[1]]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("P3 (1.3.5)"), "{}", r.stdout);
+
+    std::fs::write(env.path("bad.json"), r#"{"requester": "a.researcher@uni.example", "source": "sits", "target": "sits", "data_items": [], "colour": "red"}"#).expect("write");
+    let r = env.run(&["check", env.path("bad.json").to_str().expect("path")]);
+    assert_eq!(r.code, 2);
+    for expected in [
+        "bad.json: colour: unknown field",
+        "bad.json: justification: is required",
+        "bad.json: data_items: must name at least one data item",
+        "bad.json: target: 'sits' is also the source",
+    ] {
+        assert!(
+            r.stderr.contains(expected),
+            "missing {expected:?} in {}",
+            r.stderr
+        );
+    }
+    let r = env.run(&["check", "missing.json"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("missing.json: cannot read"),
+        "{}",
+        r.stderr
+    );
+
+    let rules = ok(env.run(&["check", "--rules"]));
+    for id in [
+        "SCOPE",
+        "P1",
+        "LIFECYCLE",
+        "CHECKLIST",
+        "P2",
+        "P3",
+        "SPECIAL",
+        "EXTERNAL",
+        "REUSE",
+    ] {
+        assert!(rules.stdout.contains(id), "{id} in {}", rules.stdout);
+    }
+    env.finish().await;
+}
+
+async fn lint_reports_the_demo_registers_legacy_debt(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let r = env.run(&["lint", "--as-of", "2026-12-04"]);
+    assert_eq!(r.code, 1, "violations exit 1: {}", r.stderr);
+    for expected in [
+        "45 active flows: 6 rejected, 13 need review, 26 proceed",
+        "Data not taken from its authoritative system — P2 (1.3.4)",
+        "f-008 dw → powerbi: 'dw' holds a copy of 'student-core'",
+        "Data flowing into its authoritative system — P3 (1.3.5)",
+        "f-024 exam-spreadsheets → sits",
+        "the target 'alumni' has no DPIA (flow f-037)",
+    ] {
+        assert!(
+            r.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns:\n{}",
+        r.stdout
+    );
+    let j = env.run(&["lint", "--as-of", "2026-12-04", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&j.stdout).expect("json");
+    assert_eq!(doc["flows_assessed"], 45);
+    assert_eq!(doc["outcomes"]["rejected"], 6);
+    let f008 = doc["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .find(|f| f["flow"] == "f-008")
+        .expect("f-008 reported");
+    assert_eq!(f008["outcome"], "rejected");
     env.finish().await;
 }
