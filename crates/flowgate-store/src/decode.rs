@@ -86,7 +86,9 @@ impl<'a> Cols<'a> {
 }
 
 fn date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date"))
+    // `FromStr` reads ISO 8601 dates, as written, without interpreting a format string each time.
+    s.parse::<NaiveDate>()
+        .map_err(|_| format!("'{s}' is not a date"))
 }
 
 pub(crate) fn person(row: &AnyRow) -> Result<Person, StoreError> {
