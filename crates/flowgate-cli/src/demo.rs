@@ -3,7 +3,6 @@
 //! overdue DPIA review, special category data in the warehouse), loaded through the same import
 //! path as a university's own spreadsheets.
 
-use flowgate_core::register::RecordKind;
 use flowgate_store::Store;
 
 use crate::Outcome;
@@ -36,20 +35,11 @@ pub async fn run(store: &Store, actor: &str) -> anyhow::Result<Outcome> {
             applied.summary()
         );
     } else {
-        let counts: Vec<String> = RecordKind::ALL
-            .iter()
-            .map(|&k| {
-                format!(
-                    "{} {}",
-                    register.len(k),
-                    flowgate_store::plural(k, register.len(k))
-                )
-            })
-            .collect();
+        let counts = crate::output::counts(&register);
         println!(
             "The register is not empty ({}), so the demo left it alone.\n\
              For a fresh demo, point Flowgate at another database: {fg} --database-url sqlite://demo.db demo",
-            counts.join(", ")
+            counts
         );
     }
     println!(

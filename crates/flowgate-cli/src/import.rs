@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use flowgate_core::register::{Record, RecordKind, Register};
+use flowgate_core::register::{Record, Register};
 use flowgate_exchange::{Parsed, Problems};
 use flowgate_store::{ChangeContext, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -154,17 +154,8 @@ pub async fn export(
         }
     }
     if let Some(p) = out {
-        let counts: Vec<String> = RecordKind::ALL
-            .iter()
-            .map(|&k| {
-                format!(
-                    "{} {}",
-                    register.len(k),
-                    flowgate_store::plural(k, register.len(k))
-                )
-            })
-            .collect();
-        eprintln!("exported {} to {}", counts.join(", "), p.display());
+        let counts = crate::output::counts(&register);
+        eprintln!("exported {} to {}", counts, p.display());
     }
     Ok(Outcome::Ok)
 }

@@ -56,3 +56,18 @@ pub fn command_name() -> &'static str {
         "flowgate"
     }
 }
+
+/// "28 people, 29 systems, 20 data items, 47 flows".
+pub fn counts(register: &flowgate_core::register::Register) -> String {
+    flowgate_core::register::RecordKind::ALL
+        .iter()
+        .map(|&k| {
+            format!(
+                "{} {}",
+                register.len(k),
+                flowgate_store::plural(k, register.len(k))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
