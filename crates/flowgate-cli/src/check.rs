@@ -187,6 +187,7 @@ fn heading(rule: &str) -> &'static str {
         "P3" => "Data flowing into its authoritative system",
         "LIFECYCLE" => "Systems retired or only proposed",
         "CHECKLIST" => "ICT Architecture Checklist pending or rejected",
+        "OWNER" => "Systems with no Information Asset Owner to approve",
         "SPECIAL" => "Special category data, for the DPO",
         "EXTERNAL" => "Outside the university: data sharing agreements",
         "REUSE" => "The same data carried twice",

@@ -42,18 +42,43 @@ pub async fn run(store: &Store, actor: &str) -> anyhow::Result<Outcome> {
             counts
         );
     }
-    println!(
-        "\nThings to try:\n\
-         \x20 {fg} list systems                      the register's systems, owners and DPIAs\n\
-         \x20 {fg} show system sits                  the student record system: its owner, DPIA and flows\n\
-         \x20 {fg} show system dw                    the data warehouse, a copy that others take data from\n\
-         \x20 {fg} list flows                        every recorded interface (2.4)\n\
-         \x20 {fg} set system moodle dpia_review_due=2028-10-31\n\
-         \x20                                        record a DPIA review; the change goes in the audit log\n\
-         \x20 {fg} audit log                         every change, hash-chained\n\
-         \x20 {fg} audit verify                      prove the log and the tables agree\n\
-         \x20 {fg} export --format xlsx --out iar.xlsx\n\
-         \x20                                        the register as a workbook (import takes it back)"
-    );
+    println!("\nThings to try:");
+    for (command, what) in [
+        (
+            "list systems",
+            "the register's systems, their owners (IAOs) and DPIAs",
+        ),
+        (
+            "show system sits",
+            "the student record system: its owner, DPIA and flows in and out",
+        ),
+        (
+            "lint",
+            "the legacy debt: data taken from copies, flows into an authority, missing DPIAs",
+        ),
+        (
+            "check examples/request-from-copy.json",
+            "a request that takes data from a copy (rejected)",
+        ),
+        (
+            "check examples/request-library.json",
+            "a request that may proceed",
+        ),
+        (
+            "check examples/request-alumni.json",
+            "a request that needs a DPIA first (needs review)",
+        ),
+        (
+            "set system moodle dpia_review_due=2028-10-31",
+            "record a DPIA review; it goes in the audit log",
+        ),
+        ("audit verify", "prove the audit log and the tables agree"),
+        (
+            "export --format xlsx --out iar.xlsx",
+            "the register as a workbook (import takes it back)",
+        ),
+    ] {
+        println!("  {fg} {command}\n      {what}");
+    }
     Ok(Outcome::Ok)
 }

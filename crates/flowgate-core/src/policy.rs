@@ -169,6 +169,12 @@ pub const RULES: &[Rule] = &[
         check: architecture_checklist,
     },
     Rule {
+        id: "OWNER",
+        clause: "2.3",
+        title: "source and target each have an Information Asset Owner to approve",
+        check: owners_recorded,
+    },
+    Rule {
         id: "P2",
         clause: "1.3.4",
         title: "each data item is known and has an authoritative system",
@@ -520,6 +526,19 @@ fn architecture_checklist(c: &Case<'_>, f: &mut Findings) {
                 .system(id);
             }
             _ => {}
+        }
+    }
+}
+
+fn owners_recorded(c: &Case<'_>, f: &mut Findings) {
+    for (end, id, system) in c.ends() {
+        if system.is_some_and(|s| s.owner.is_none()) {
+            f.add(
+                Severity::Review,
+                format!("the {end} '{id}' has no Information Asset Owner recorded, so nobody can approve the request for it"),
+            )
+            .system(id)
+            .suggest(format!("record the Information Asset Owner of '{id}' in the register"));
         }
     }
 }

@@ -157,6 +157,13 @@ fn register() -> Register {
             external: true,
             ..ok("ext")
         }),
+        {
+            let Record::System(mut s) = system(ok("ownerless")) else {
+                unreachable!()
+            };
+            s.owner = None;
+            Record::System(s)
+        },
         item("student-core", Some("sits"), false),
         item("marks", Some("sits"), false),
         item("health", Some("sits"), true),
@@ -417,6 +424,19 @@ fn checklist_2_2_pending_needs_review_and_rejected_is_a_violation() {
         with(|r| r.target = sys("no-checklist")),
         Outcome::Rejected,
         &[("CHECKLIST", Violation, "was rejected")],
+    );
+}
+
+#[test]
+fn owner_2_3_a_system_without_an_information_asset_owner_needs_review() {
+    check(
+        with(|r| r.target = sys("ownerless")),
+        Outcome::NeedsReview,
+        &[(
+            "OWNER",
+            Review,
+            "the target 'ownerless' has no Information Asset Owner recorded",
+        )],
     );
 }
 
