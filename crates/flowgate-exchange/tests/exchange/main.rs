@@ -1,7 +1,7 @@
 //! The exchange formats: every malformed input is refused with a message naming the file, the
 //! line, the column and the value; every format round-trips.
 
-use flowgate_core::register::{Record, RecordKind, Register};
+use flowgate_core::register::{RecordKind, Register};
 use flowgate_exchange::{read_csv, read_json, read_xlsx, write_csv, write_json, write_xlsx};
 
 const PEOPLE: &str = "email,name,kind,authorised_until,roles\n\
@@ -330,8 +330,38 @@ fn xlsx_round_trips_and_names_sheet_and_row() {
         Register::from_records(parsed.records.into_iter().map(|(_, r)| r)).expect("consistent");
     assert_eq!(again.first_difference(&reg), None);
 
-    // A workbook made the way a person makes one: a real date cell, a boolean cell, an
-    // instructions sheet, and a mistake on row 3 of the systems sheet.
+    let problems = read_xlsx(
+        "iar.xlsx",
+        &handmade_workbook("spaceship"),
+        &Register::new(),
+    )
+    .expect_err("refused");
+    assert_eq!(
+        problems
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "iar.xlsx:systems:3: kind: 'spaceship' is not one of application, database, saas, file_share, paper, other"
+        ]
+    );
+    // Without the mistake, the date cell is read as the date it shows and the boolean as false.
+    let parsed = read_xlsx("iar.xlsx", &handmade_workbook("database"), &Register::new())
+        .unwrap_or_else(|p| panic!("{p}"));
+    let reg =
+        Register::from_records(parsed.records.into_iter().map(|(_, r)| r)).expect("consistent");
+    let tp = reg.person("tp@partner.example").expect("person");
+    assert_eq!(
+        tp.authorised_until,
+        chrono::NaiveDate::from_ymd_opt(2027, 6, 30)
+    );
+    assert!(reg.system("bad").is_some_and(|s| !s.external));
+}
+
+/// A workbook made the way a person makes one: an instructions sheet first, a real date cell
+/// shown as dd/mm/yyyy, boolean cells, and `second_kind` as the kind on row 3 of the systems sheet.
+fn handmade_workbook(second_kind: &str) -> Vec<u8> {
     let mut wb = rust_xlsxwriter::Workbook::new();
     let notes = wb.add_worksheet();
     notes.set_name("Read me").expect("name");
@@ -362,7 +392,7 @@ fn xlsx_round_trips_and_names_sheet_and_row() {
     {
         systems.write_string(0, c as u16, *h).expect("write");
     }
-    for (r, (id, kind)) in [("ok", "application"), ("bad", "spaceship")]
+    for (r, (id, kind)) in [("ok", "application"), ("bad", second_kind)]
         .iter()
         .enumerate()
     {
@@ -373,25 +403,5 @@ fn xlsx_round_trips_and_names_sheet_and_row() {
         systems.write_boolean(r, 3, false).expect("write");
         systems.write_string(r, 4, "active").expect("write");
     }
-    let bytes = wb.save_to_buffer().expect("save");
-    let problems = read_xlsx("iar.xlsx", &bytes, &Register::new()).expect_err("refused");
-    assert_eq!(
-        problems
-            .problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-        [
-            "iar.xlsx:systems:3: kind: 'spaceship' is not one of application, database, saas, file_share, paper, other"
-        ]
-    );
-    // Without the mistake, the date cell is read as the date it shows.
-    let fixed = read_xlsx(
-        "iar.xlsx",
-        &write_xlsx(&Register::new()).expect("empty book"),
-        &Register::new(),
-    )
-    .expect("empty");
-    assert!(fixed.records.is_empty());
-    let _ = Record::Person; // the kinds are all exercised above
+    wb.save_to_buffer().expect("save")
 }
