@@ -25,6 +25,11 @@ pub enum IdError {
 /// The longest id accepted; ids are names, not documents.
 pub const MAX_ID_LEN: usize = 128;
 
+/// Whether `s` is a valid id as it stands (no trimming), without building one.
+pub fn is_valid_slug(s: &str) -> bool {
+    s.len() <= MAX_ID_LEN && is_slug(s)
+}
+
 fn is_slug(s: &str) -> bool {
     let mut bytes = s.bytes();
     match bytes.next() {

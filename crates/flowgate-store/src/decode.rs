@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use flowgate_core::audit::{Event, Hash, StoredEvent};
 use flowgate_core::register::{
     ChecklistStatus, Classification, DataItem, DpiaStatus, Flow, FlowMethod, FlowStatus, Person,
-    PersonKind, Record, Role, System, SystemKind, SystemStatus,
+    PersonKind, Record, Register, Role, System, SystemKind, SystemStatus,
 };
 use flowgate_core::{DataItemId, Email, FlowId, SystemId};
 use futures_util::TryStreamExt;
@@ -151,33 +151,58 @@ pub(crate) fn flow(row: &AnyRow) -> Result<Flow, StoreError> {
     })
 }
 
-/// Every record, in dependency order, from one consistent snapshot of the database.
-pub(crate) async fn load_records(
+/// The whole register. A SQLite file's flows are read on a connection of their own
+/// (`sqlite_fast`); the audit head's sequence number tells whether both reads saw the same state,
+/// and a write in between (rare) means reading again.
+pub(crate) async fn load_register(
     pool: &AnyPool,
     sqlite_file: Option<&std::path::Path>,
-) -> Result<Vec<Record>, StoreError> {
-    // The SQLite fast path reads the flows on a connection of its own; the audit head's sequence
-    // number tells whether both saw the same state. A write in between (rare) means read again.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match load_once(pool, sqlite_file).await? {
-            Some(records) => return Ok(records),
-            None if attempts < 5 => continue,
-            None => return load_once(pool, None).await.map(Option::unwrap_or_default),
+) -> Result<Register, StoreError> {
+    if let Some(path) = sqlite_file {
+        for _ in 0..5 {
+            let snapshot = load_once(pool, NonFlows::Only).await?;
+            let base = register_of(snapshot.records)?;
+            let path = path.to_owned();
+            let (seen, register) =
+                tokio::task::spawn_blocking(move || crate::sqlite_fast::add_flows(&path, base))
+                    .await
+                    .map_err(|e| StoreError::Refused {
+                        kind: "register",
+                        id: String::new(),
+                        message: format!("the flow loader stopped: {e}"),
+                    })??;
+            if seen == snapshot.seq {
+                return Ok(register);
+            }
         }
     }
+    register_of(load_once(pool, NonFlows::AndFlows).await?.records)
 }
 
-/// One attempt: `None` when the fast path saw a different state from the rest.
-async fn load_once(
-    pool: &AnyPool,
-    sqlite_file: Option<&std::path::Path>,
-) -> Result<Option<Vec<Record>>, StoreError> {
-    let fast = sqlite_file.map(|path| {
-        let path = path.to_owned();
-        tokio::task::spawn_blocking(move || crate::sqlite_fast::flows(&path))
-    });
+fn register_of(records: Vec<Record>) -> Result<Register, StoreError> {
+    Register::from_records(records).map_err(|e| StoreError::Refused {
+        kind: "register",
+        id: e.id.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// Whether a load reads the flows too, or leaves them to the SQLite fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NonFlows {
+    Only,
+    AndFlows,
+}
+
+/// Records read in one snapshot, and the audit head's sequence number of that snapshot.
+#[derive(Debug, Default)]
+struct Snapshot {
+    seq: i64,
+    records: Vec<Record>,
+}
+
+/// Every record (or all but the flows) in dependency order, from one consistent snapshot.
+async fn load_once(pool: &AnyPool, what: NonFlows) -> Result<Snapshot, StoreError> {
     let mut tx = pool.begin().await?;
     if tx.backend_name() == "PostgreSQL" {
         // One snapshot for all four tables, as SQLite's read transaction gives by itself.
@@ -208,18 +233,9 @@ async fn load_once(
     {
         out.push(Record::DataItem(data_item(&row)?));
     }
-    if let Some(fast) = fast {
-        let (seen, flows) = fast.await.map_err(|e| StoreError::Refused {
-            kind: "register",
-            id: String::new(),
-            message: format!("the flow loader stopped: {e}"),
-        })??;
+    if what == NonFlows::Only {
         tx.commit().await?;
-        if seen != seq {
-            return Ok(None);
-        }
-        out.extend(flows.into_iter().map(Record::Flow));
-        return Ok(Some(out));
+        return Ok(Snapshot { seq, records: out });
     }
     // One row per flow, its data items aggregated by the database. (SQLite files take the
     // fast path above; this serves PostgreSQL, and SQLite without a file.) The only SQL here that
@@ -252,7 +268,7 @@ async fn load_once(
     }
     drop(rows);
     tx.commit().await?;
-    Ok(Some(out))
+    Ok(Snapshot { seq, records: out })
 }
 
 /// The flows with their data items `;`-joined (grouping by the primary key lets the other
@@ -424,16 +440,13 @@ mod tests {
             .apply(&mut reg, records, &ctx, &mut |_| {})
             .await
             .expect("apply");
-        let fast = load_once(store.pool(), Some(&file))
+        let fast = load_register(store.pool(), Some(&file))
             .await
-            .expect("fast")
-            .expect("same state");
-        let portable = load_once(store.pool(), None)
-            .await
-            .expect("portable")
-            .expect("same state");
-        assert_eq!(fast, portable);
-        assert_eq!(fast.len(), 1 + 2 + 3 + 50);
+            .expect("fast");
+        let portable = load_register(store.pool(), None).await.expect("portable");
+        assert_eq!(fast.first_difference(&portable), None);
+        assert_eq!(fast.len(flowgate_core::register::RecordKind::Flow), 50);
+        assert_eq!(fast.active_flows_carrying_into("b", "d0").count(), 40);
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -278,12 +278,7 @@ impl Store {
 
     /// Reads the whole register into the in-memory index.
     pub async fn load_register(&self) -> Result<Register, StoreError> {
-        let records = decode::load_records(&self.pool, self.sqlite_file.as_deref()).await?;
-        Register::from_records(records).map_err(|e| StoreError::Refused {
-            kind: "register",
-            id: e.id.clone(),
-            message: e.to_string(),
-        })
+        decode::load_register(&self.pool, self.sqlite_file.as_deref()).await
     }
 
     /// Adds or replaces records, in one transaction with one audit event for each record that

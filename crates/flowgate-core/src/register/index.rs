@@ -23,6 +23,29 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use super::model::{DataItem, Flow, FlowMethod, FlowStatus, Person, Record, RecordKind, System};
 use crate::ids::FlowId;
 
+/// A flow's fields, by reference: what a bulk load reads from the database.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowFields<'a> {
+    pub id: &'a str,
+    pub source: &'a str,
+    pub target: &'a str,
+    pub data_items: &'a [String],
+    pub method: FlowMethod,
+    pub frequency: Option<&'a str>,
+    pub status: FlowStatus,
+    pub request: Option<&'a str>,
+    pub established_on: Option<NaiveDate>,
+}
+
+/// A flow a bulk load could not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("flow '{id}': {field}: {message}")]
+pub struct LoadError {
+    pub id: String,
+    pub field: &'static str,
+    pub message: String,
+}
+
 /// Whether `store_flow` keeps the flow links current or leaves them to one rebuild at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Links {
@@ -479,53 +502,22 @@ impl Register {
             .iter()
             .map(|d| self.item_ix[d.as_str()])
             .collect();
-        items.sort_unstable();
-        let t = &mut self.flows;
-        let id = match existing {
-            Some(ix) => t.recs[ix as usize].id,
-            None => t.push_text(f.id.as_str()),
-        };
-        let items_span = Span {
-            start: t.items.len() as u32,
-            len: items.len() as u32,
-        };
-        t.items.extend_from_slice(&items);
-        let (request, has_request) = match &f.request {
-            Some(r) => (t.push_text(r), true),
-            None => (Span { start: 0, len: 0 }, false),
-        };
-        let frequency = f
-            .frequency
-            .as_deref()
-            .map_or(NO_FREQUENCY, |q| t.intern_frequency(q));
-        let rec = FlowRec {
-            id,
-            items: items_span,
-            request,
-            source,
-            target,
-            frequency,
-            established_on: f.established_on.map_or(NO_DATE, |d| d.num_days_from_ce()),
-            method: f.method,
-            status: f.status,
-            has_request,
-        };
-        let ix = match existing {
-            Some(ix) => {
-                t.recs[ix as usize] = rec;
-                ix
-            }
-            None => {
-                let ix = t.recs.len() as Ix;
-                t.recs.push(rec);
-                let hash = t.hasher.hash_one(f.id.as_str());
-                let (recs, text, hasher) = (&t.recs, &t.text, &t.hasher);
-                t.by_id.insert_unique(hash, ix, |&i| {
-                    hasher.hash_one(&text[recs[i as usize].id.range()])
-                });
-                ix
-            }
-        };
+        let ix = self.write_rec(
+            existing,
+            FlowFields {
+                id: f.id.as_str(),
+                source: f.source.as_str(),
+                target: f.target.as_str(),
+                data_items: &[],
+                method: f.method,
+                frequency: f.frequency.as_deref(),
+                status: f.status,
+                request: f.request.as_deref(),
+                established_on: f.established_on,
+            },
+            (source, target),
+            &mut items,
+        );
         if links == Links::Keep {
             self.out_flows[source as usize].push(ix);
             self.in_flows[target as usize].push(ix);
@@ -544,6 +536,110 @@ impl Register {
                 PutOutcome::Added
             },
         )
+    }
+
+    /// Writes a flow's record into the flow table (replacing `existing`), its ends and items
+    /// already resolved to positions. Links are the caller's.
+    fn write_rec(
+        &mut self,
+        existing: Option<Ix>,
+        f: FlowFields<'_>,
+        (source, target): (Ix, Ix),
+        items: &mut Vec<Ix>,
+    ) -> Ix {
+        items.sort_unstable();
+        items.dedup();
+        let t = &mut self.flows;
+        let id = match existing {
+            Some(ix) => t.recs[ix as usize].id,
+            None => t.push_text(f.id),
+        };
+        let items_span = Span {
+            start: t.items.len() as u32,
+            len: items.len() as u32,
+        };
+        t.items.extend_from_slice(items);
+        let (request, has_request) = match f.request {
+            Some(r) => (t.push_text(r), true),
+            None => (Span { start: 0, len: 0 }, false),
+        };
+        let frequency = f.frequency.map_or(NO_FREQUENCY, |q| t.intern_frequency(q));
+        let rec = FlowRec {
+            id,
+            items: items_span,
+            request,
+            source,
+            target,
+            frequency,
+            established_on: f.established_on.map_or(NO_DATE, |d| d.num_days_from_ce()),
+            method: f.method,
+            status: f.status,
+            has_request,
+        };
+        match existing {
+            Some(ix) => {
+                t.recs[ix as usize] = rec;
+                ix
+            }
+            None => {
+                let ix = t.recs.len() as Ix;
+                t.recs.push(rec);
+                let hash = t.hasher.hash_one(f.id);
+                let (recs, text, hasher) = (&t.recs, &t.text, &t.hasher);
+                t.by_id.insert_unique(hash, ix, |&i| {
+                    hasher.hash_one(&text[recs[i as usize].id.range()])
+                });
+                ix
+            }
+        }
+    }
+
+    /// Adds a flow as a bulk load reads it, by reference and without building a `Flow`: the
+    /// fast way to load a million flows. Call [`Register::finish_load`] after the last one.
+    /// Refuses a flow with an invalid id or a reference to nothing. Ids must be unique, as the
+    /// store's primary key makes them: a bulk load does not spend a lookup per flow checking.
+    pub fn load_flow(&mut self, f: FlowFields<'_>, items: &mut Vec<u32>) -> Result<(), LoadError> {
+        let fail = |field: &'static str, message: String| {
+            Err(LoadError {
+                id: f.id.to_owned(),
+                field,
+                message,
+            })
+        };
+        if !crate::ids::is_valid_slug(f.id) {
+            return fail("id", format!("'{}' is not a valid id", f.id));
+        }
+        let Some(&source) = self.system_ix.get(f.source) else {
+            return fail("source", format!("no system with id '{}'", f.source));
+        };
+        let Some(&target) = self.system_ix.get(f.target) else {
+            return fail("target", format!("no system with id '{}'", f.target));
+        };
+        items.clear();
+        for d in f.data_items {
+            match self.item_ix.get(d.as_str()) {
+                Some(&i) => items.push(i),
+                None => return fail("data_items", format!("no data item with id '{d}'")),
+            }
+        }
+        self.write_rec(None, f, (source, target), items);
+        Ok(())
+    }
+
+    /// Makes room for `n` more flows, so that a bulk load does not grow the tables step by step.
+    pub fn reserve_flows(&mut self, n: usize) {
+        let t = &mut self.flows;
+        t.recs.reserve(n);
+        t.items.reserve(n * 2);
+        t.text.reserve(n * 10);
+        let (recs, text, hasher) = (&t.recs, &t.text, &t.hasher);
+        t.by_id
+            .reserve(n, |&i| hasher.hash_one(&text[recs[i as usize].id.range()]));
+    }
+
+    /// Builds the links after a bulk load by [`Register::load_flow`].
+    pub fn finish_load(&mut self) {
+        self.rebuild_links();
     }
 
     /// The carrying-table entries of a flow: one per item, and none when it is retired.

@@ -4,5 +4,5 @@
 mod index;
 mod model;
 
-pub use index::{DanglingReference, FlowRef, PutOutcome, Register};
+pub use index::{DanglingReference, FlowFields, FlowRef, LoadError, PutOutcome, Register};
 pub use model::*;
