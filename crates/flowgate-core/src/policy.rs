@@ -584,7 +584,9 @@ fn source_is_authoritative(c: &Case<'_>, f: &mut Findings) {
         if authority == Some(source) {
             continue;
         }
-        if let Some(copy) = c.active_into(source, id).next() {
+        // The flow with the lowest id, so the message names the same flow however the register
+        // was loaded.
+        if let Some(copy) = c.active_into(source, id).min_by_key(|fl| fl.id()) {
             f.add(
                 Severity::Violation,
                 format!(
@@ -668,7 +670,8 @@ fn existing_flow(c: &Case<'_>, f: &mut Findings) {
     for (id, _) in c.items() {
         if let Some(existing) = c
             .active_into(target, id)
-            .find(|fl| fl.source().id == *source)
+            .filter(|fl| fl.source().id == *source)
+            .min_by_key(|fl| fl.id())
         {
             f.add(
                 Severity::Warning,

@@ -37,17 +37,31 @@ impl Store {
                 }
                 items.push(d);
             }
-            // Active flows into the source, or from the source into the target, carrying it.
-            let rows = sqlx::query(
+            // Active flows into the source carrying it (is the source a copy?), and from the
+            // source into the target carrying it (is there one already?). Written so that each
+            // is answered through the flows' target or source index and the item table's key,
+            // as a database-backed register would tune them.
+            let mut rows = sqlx::query(
                 "SELECT f.id, f.source, f.target, f.method, f.frequency, f.status, f.request, f.established_on \
-                 FROM flows f JOIN flow_data_items i ON i.flow_id = f.id \
-                 WHERE i.data_item_id = $1 AND f.status = 'active' AND (f.target = $2 OR (f.source = $2 AND f.target = $3))",
+                 FROM flows f WHERE f.target = $1 AND f.status = 'active' \
+                 AND EXISTS (SELECT 1 FROM flow_data_items i WHERE i.flow_id = f.id AND i.data_item_id = $2)",
             )
-            .bind(item.as_str())
             .bind(request.source.as_str())
-            .bind(request.target.as_str())
+            .bind(item.as_str())
             .fetch_all(pool)
             .await?;
+            rows.extend(
+                sqlx::query(
+                    "SELECT f.id, f.source, f.target, f.method, f.frequency, f.status, f.request, f.established_on \
+                     FROM flows f WHERE f.target = $1 AND f.source = $2 AND f.status = 'active' \
+                     AND EXISTS (SELECT 1 FROM flow_data_items i WHERE i.flow_id = f.id AND i.data_item_id = $3)",
+                )
+                .bind(request.target.as_str())
+                .bind(request.source.as_str())
+                .bind(item.as_str())
+                .fetch_all(pool)
+                .await?,
+            );
             for row in rows {
                 let mut f = decode::flow(&row)?;
                 systems.push(f.source.to_string());

@@ -718,3 +718,23 @@ proptest! {
         prop_assert_eq!(p2_p3_violations(&after, as_of), before);
     }
 }
+
+#[test]
+fn p2_1_3_4_names_the_same_copy_however_the_register_was_loaded() {
+    let mut reg = register();
+    // A second copy of student-core into dw, recorded after f-1 but with a lower id.
+    reg.put(flow(
+        "f-0",
+        "moodle",
+        "dw",
+        &["student-core"],
+        FlowStatus::Active,
+    ))
+    .expect("valid");
+    let req = with(|r| {
+        r.source = sys("dw");
+        r.data_items = items(&["student-core"]);
+    });
+    let a = assess(&reg, &req, day(2026, 12, 4));
+    assert_eq!(a.findings[0].flow.as_ref().map(FlowId::as_str), Some("f-0"));
+}
