@@ -106,7 +106,7 @@ pub async fn list(store: &Store, kind: RecordKind, limit: usize) -> anyhow::Resu
             let mut t = table(["id", "source", "target", "data items", "method", "status"]);
             for id in ids {
                 let Some(f) = reg.flow(id) else { continue };
-                t.add_row(flow_row(&f, true));
+                t.add_row(flow_row(&f));
             }
             t
         }
@@ -135,16 +135,13 @@ fn dpia(s: &System) -> String {
     d
 }
 
-fn flow_row(f: &FlowRef<'_>, with_source: bool) -> Vec<String> {
+fn flow_row(f: &FlowRef<'_>) -> Vec<String> {
     let items = f
         .data_items()
         .map(|d| d.id.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let mut row = vec![f.id().to_owned()];
-    if with_source {
-        row.push(f.source().id.to_string());
-    }
+    let mut row = vec![f.id().to_owned(), f.source().id.to_string()];
     row.extend([
         f.target().id.to_string(),
         items,
@@ -249,7 +246,7 @@ pub async fn show(store: &Store, kind: RecordKind, id: &str) -> anyhow::Result<O
                         table(["id", "target", "data items", "method", "status"])
                     };
                     for f in flows.iter().take(200) {
-                        let mut row = flow_row(f, true);
+                        let mut row = flow_row(f);
                         // Show the far end only.
                         row.remove(if source_column { 2 } else { 1 });
                         t.add_row(row);
@@ -320,7 +317,7 @@ pub async fn show(store: &Store, kind: RecordKind, id: &str) -> anyhow::Result<O
             if !carrying.is_empty() {
                 let mut t = table(["id", "source", "target", "data items", "method", "status"]);
                 for f in carrying.iter().take(200) {
-                    t.add_row(flow_row(f, true));
+                    t.add_row(flow_row(f));
                 }
                 println!("{t}");
             }

@@ -271,13 +271,12 @@ pub fn read_records(
     let rows = std::mem::take(&mut table.rows);
     let mut out = Vec::with_capacity(rows.len());
     for (location, cells) in rows {
-        let (location, cells) = (&location, &cells[..]);
         if cells.iter().all(Cell::is_empty) {
             continue;
         }
         if cells.len() > table.header.len() {
             problems.push(
-                location.clone(),
+                location,
                 None,
                 format!(
                     "{} cells but the header has {} columns",
@@ -289,8 +288,8 @@ pub fn read_records(
         }
         let mut r = RowReader {
             kind: table.kind,
-            location,
-            cells,
+            location: &location,
+            cells: &cells,
             positions: &positions,
             problems,
             failed: false,
@@ -301,23 +300,18 @@ pub fn read_records(
             RecordKind::DataItem => data_item(&mut r).map(Record::DataItem),
             RecordKind::Flow => flow(&mut r).map(Record::Flow),
         };
-        match record.filter(|_| !r.failed) {
-            Some(record) => out.push((location.clone(), record)),
+        let failed = r.failed;
+        match record.filter(|_| !failed) {
+            Some(record) => out.push((location, record)),
             None => {
-                let key = columns(table.kind)[0].name;
-                let mut quiet = Problems::default();
-                let mut probe = RowReader {
-                    kind: table.kind,
-                    location,
-                    cells,
-                    positions: &positions,
-                    problems: &mut quiet,
-                    failed: false,
-                };
-                // Lower-cased: `Moodle` is refused as an id, but it is plainly the `moodle` that
-                // other rows name.
-                if let Some(id) = probe.text(key) {
-                    declared.push((table.kind, id.to_ascii_lowercase()));
+                // The row still says which id it means to define. Lower-cased: `Moodle` is
+                // refused as an id, but it is plainly the `moodle` that other rows name.
+                let id = positions[0].and_then(|p| cells.get(p)).map(Cell::display);
+                if let Some(id) = id
+                    .map(|i| i.trim().to_ascii_lowercase())
+                    .filter(|i| !i.is_empty())
+                {
+                    declared.push((table.kind, id));
                 }
             }
         }
