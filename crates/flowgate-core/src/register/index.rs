@@ -29,7 +29,6 @@ pub struct FlowFields<'a> {
     pub id: &'a str,
     pub source: &'a str,
     pub target: &'a str,
-    pub data_items: &'a [String],
     pub method: FlowMethod,
     pub frequency: Option<&'a str>,
     pub status: FlowStatus,
@@ -44,6 +43,179 @@ pub struct LoadError {
     pub id: String,
     pub field: &'static str,
     pub message: String,
+}
+
+/// A register's system and data item positions and its flow-id hasher, copied so that another
+/// thread can turn the text a bulk load reads into index positions while this one builds the
+/// index: loading a million flows then uses both cores.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    systems: HashMap<String, Ix>,
+    items: HashMap<String, Ix>,
+    hasher: DefaultHashBuilder,
+}
+
+/// Flows read and resolved by a loader thread, for [`Register::load_batch`]. Give a flow its data
+/// items with [`FlowBatch::take_items`], then add the flow with [`FlowBatch::push_flow`].
+#[derive(Debug, Default)]
+pub struct FlowBatch {
+    text: String,
+    rows: Vec<BatchRow>,
+    items: Vec<Ix>,
+    /// Where the items of the flow being read begin in `items`.
+    pending: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchRow {
+    id: Span,
+    hash: u64,
+    items: Span,
+    request: Option<Span>,
+    frequency: Option<Span>,
+    source: Ix,
+    target: Ix,
+    established_on: i32,
+    method: FlowMethod,
+    status: FlowStatus,
+}
+
+/// The data items of flows, read in flow id order by a loader thread of their own and resolved
+/// to index positions: one run per flow. [`FlowBatch::take_items`] gives a run to its flow.
+#[derive(Debug, Default)]
+pub struct ItemRuns {
+    text: String,
+    /// Each run's flow id (in `text`) and items (in `items`).
+    runs: Vec<(Span, Span)>,
+    items: Vec<Ix>,
+}
+
+impl ItemRuns {
+    /// How many flows' runs the batch holds.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The flow id of run `i`.
+    pub fn flow(&self, i: usize) -> &str {
+        &self.text[self.runs[i].0.range()]
+    }
+
+    /// Adds an item of `flow`; rows of one flow must come together.
+    pub fn push(&mut self, r: &Resolver, flow: &str, item: &str) -> Result<(), LoadError> {
+        let Some(&ix) = r.items.get(item) else {
+            return Err(LoadError {
+                id: flow.to_owned(),
+                field: "data_items",
+                message: format!("no data item with id '{item}'"),
+            });
+        };
+        let same = self
+            .runs
+            .last()
+            .is_some_and(|&(id, _)| &self.text[id.range()] == flow);
+        if !same {
+            let start = self.text.len() as u32;
+            self.text.push_str(flow);
+            let id = Span {
+                start,
+                len: flow.len() as u32,
+            };
+            let items = Span {
+                start: self.items.len() as u32,
+                len: 0,
+            };
+            self.runs.push((id, items));
+        }
+        self.items.push(ix);
+        if let Some(last) = self.runs.last_mut() {
+            last.1.len += 1;
+        }
+        Ok(())
+    }
+}
+
+impl FlowBatch {
+    /// How many flows the batch holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn text(&mut self, s: &str) -> Span {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    /// Gives run `i` of `runs` to the flow about to be pushed.
+    pub fn take_items(&mut self, runs: &ItemRuns, i: usize) {
+        self.items
+            .extend_from_slice(&runs.items[runs.runs[i].1.range()]);
+    }
+
+    /// Adds a flow with the items taken since the last flow. Refuses a flow with an invalid id
+    /// or a reference to nothing.
+    pub fn push_flow(&mut self, r: &Resolver, f: FlowFields<'_>) -> Result<(), LoadError> {
+        let fail = |field: &'static str, message: String| {
+            Err(LoadError {
+                id: f.id.to_owned(),
+                field,
+                message,
+            })
+        };
+        if !crate::ids::is_valid_slug(f.id) {
+            return fail("id", format!("'{}' is not a valid id", f.id));
+        }
+        let Some(&source) = r.systems.get(f.source) else {
+            return fail("source", format!("no system with id '{}'", f.source));
+        };
+        let Some(&target) = r.systems.get(f.target) else {
+            return fail("target", format!("no system with id '{}'", f.target));
+        };
+        let mine = &mut self.items[self.pending..];
+        mine.sort_unstable();
+        let kept = {
+            let mut n = 0;
+            for i in 0..mine.len() {
+                if i == 0 || mine[i] != mine[n - 1] {
+                    mine[n] = mine[i];
+                    n += 1;
+                }
+            }
+            n
+        };
+        self.items.truncate(self.pending + kept);
+        let items = Span {
+            start: self.pending as u32,
+            len: kept as u32,
+        };
+        self.pending = self.items.len();
+        let row = BatchRow {
+            id: self.text(f.id),
+            hash: r.hasher.hash_one(f.id),
+            items,
+            request: f.request.map(|q| self.text(q)),
+            frequency: f.frequency.map(|q| self.text(q)),
+            source,
+            target,
+            established_on: f.established_on.map_or(NO_DATE, |d| d.num_days_from_ce()),
+            method: f.method,
+            status: f.status,
+        };
+        self.rows.push(row);
+        Ok(())
+    }
 }
 
 /// Whether `store_flow` keeps the flow links current or leaves them to one rebuild at the end.
@@ -139,6 +311,12 @@ impl FlowTable {
     }
 
     fn intern_frequency(&mut self, f: &str) -> u32 {
+        // A register has a handful of frequencies, and a bulk load meets runs of the same one.
+        if let Some(last) = self.frequencies.last()
+            && **last == *f
+        {
+            return self.frequencies.len() as u32 - 1;
+        }
         if let Some(&ix) = self.frequency_ix.get(f) {
             return ix;
         }
@@ -508,7 +686,6 @@ impl Register {
                 id: f.id.as_str(),
                 source: f.source.as_str(),
                 target: f.target.as_str(),
-                data_items: &[],
                 method: f.method,
                 frequency: f.frequency.as_deref(),
                 status: f.status,
@@ -594,36 +771,52 @@ impl Register {
         }
     }
 
-    /// Adds a flow as a bulk load reads it, by reference and without building a `Flow`: the
-    /// fast way to load a million flows. Call [`Register::finish_load`] after the last one.
-    /// Refuses a flow with an invalid id or a reference to nothing. Ids must be unique, as the
-    /// store's primary key makes them: a bulk load does not spend a lookup per flow checking.
-    pub fn load_flow(&mut self, f: FlowFields<'_>, items: &mut Vec<u32>) -> Result<(), LoadError> {
-        let fail = |field: &'static str, message: String| {
-            Err(LoadError {
-                id: f.id.to_owned(),
-                field,
-                message,
-            })
-        };
-        if !crate::ids::is_valid_slug(f.id) {
-            return fail("id", format!("'{}' is not a valid id", f.id));
+    /// What a loader thread needs to resolve flows for this register: see [`FlowBatch`].
+    pub fn resolver(&self) -> Resolver {
+        Resolver {
+            systems: self.system_ix.clone(),
+            items: self.item_ix.clone(),
+            hasher: self.flows.hasher,
         }
-        let Some(&source) = self.system_ix.get(f.source) else {
-            return fail("source", format!("no system with id '{}'", f.source));
-        };
-        let Some(&target) = self.system_ix.get(f.target) else {
-            return fail("target", format!("no system with id '{}'", f.target));
-        };
-        items.clear();
-        for d in f.data_items {
-            match self.item_ix.get(d.as_str()) {
-                Some(&i) => items.push(i),
-                None => return fail("data_items", format!("no data item with id '{d}'")),
-            }
+    }
+
+    /// Adds the flows of a batch read by a bulk load. Call [`Register::finish_load`] after the
+    /// last one. Ids must be unique, as the store's primary key makes them: a bulk load does not
+    /// spend a lookup per flow checking.
+    pub fn load_batch(&mut self, batch: &FlowBatch) {
+        let t = &mut self.flows;
+        for row in &batch.rows {
+            let id = t.push_text(&batch.text[row.id.range()]);
+            let items = Span {
+                start: t.items.len() as u32,
+                len: row.items.len,
+            };
+            t.items.extend_from_slice(&batch.items[row.items.range()]);
+            let (request, has_request) = match row.request {
+                Some(r) => (t.push_text(&batch.text[r.range()]), true),
+                None => (Span { start: 0, len: 0 }, false),
+            };
+            let frequency = row
+                .frequency
+                .map_or(NO_FREQUENCY, |q| t.intern_frequency(&batch.text[q.range()]));
+            let ix = t.recs.len() as Ix;
+            t.recs.push(FlowRec {
+                id,
+                items,
+                request,
+                source: row.source,
+                target: row.target,
+                frequency,
+                established_on: row.established_on,
+                method: row.method,
+                status: row.status,
+                has_request,
+            });
+            let (recs, text, hasher) = (&t.recs, &t.text, &t.hasher);
+            t.by_id.insert_unique(row.hash, ix, |&i| {
+                hasher.hash_one(&text[recs[i as usize].id.range()])
+            });
         }
-        self.write_rec(None, f, (source, target), items);
-        Ok(())
     }
 
     /// Makes room for `n` more flows, so that a bulk load does not grow the tables step by step.
@@ -637,7 +830,7 @@ impl Register {
             .reserve(n, |&i| hasher.hash_one(&text[recs[i as usize].id.range()]));
     }
 
-    /// Builds the links after a bulk load by [`Register::load_flow`].
+    /// Builds the links after a bulk load by [`Register::load_batch`].
     pub fn finish_load(&mut self) {
         self.rebuild_links();
     }
@@ -746,16 +939,32 @@ impl Register {
             self.out_flows[r.source as usize].push(ix);
             self.in_flows[r.target as usize].push(ix);
         }
-        let mut carrying: Vec<(Ix, Ix, Ix)> = (0..self.flows.recs.len() as Ix)
-            .flat_map(|ix| self.carrying_keys(ix))
-            .collect();
-        carrying.sort_unstable();
+        // Bucketed by target (a counting sort: two passes, where sorting a million entries
+        // whole took a tenth of a second), then each target's few entries sorted.
         let mut starts = vec![0u32; self.systems.len() + 1];
-        for &(t, _, _) in &carrying {
-            starts[t as usize + 1] += 1;
+        for ix in 0..self.flows.recs.len() as Ix {
+            let r = self.flows.recs[ix as usize];
+            if r.status == FlowStatus::Active {
+                starts[r.target as usize + 1] += r.items.len;
+            }
         }
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut carrying = vec![(0, 0, 0); starts[starts.len() - 1] as usize];
+        for ix in 0..self.flows.recs.len() as Ix {
+            let r = self.flows.recs[ix as usize];
+            if r.status == FlowStatus::Active {
+                for &item in &self.flows.items[r.items.range()] {
+                    let at = &mut next[r.target as usize];
+                    carrying[*at as usize] = (r.target, item, ix);
+                    *at += 1;
+                }
+            }
+        }
+        for t in 0..self.systems.len() {
+            carrying[starts[t] as usize..starts[t + 1] as usize].sort_unstable();
         }
         self.carrying = carrying;
         self.carrying_start = starts;

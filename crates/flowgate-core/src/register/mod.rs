@@ -4,5 +4,8 @@
 mod index;
 mod model;
 
-pub use index::{DanglingReference, FlowFields, FlowRef, LoadError, PutOutcome, Register};
+pub use index::{
+    DanglingReference, FlowBatch, FlowFields, FlowRef, ItemRuns, LoadError, PutOutcome, Register,
+    Resolver,
+};
 pub use model::*;
