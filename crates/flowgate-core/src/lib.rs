@@ -7,5 +7,6 @@ pub mod audit;
 pub mod ids;
 pub mod policy;
 pub mod register;
+pub mod workflow;
 
 pub use ids::{DataItemId, Email, FlowId, IdError, SystemId};

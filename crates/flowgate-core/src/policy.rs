@@ -33,7 +33,7 @@ pub enum Access {
 
 /// A data sharing / integration request (2.1): who asks and why, which data from which source,
 /// into which target for what use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub requester: Email,
     pub justification: String,

@@ -9,3 +9,4 @@ pub use index::{
     Resolver,
 };
 pub use model::*;
+pub(crate) use model::closed_enum;

@@ -56,6 +56,8 @@ macro_rules! closed_enum {
     };
 }
 
+pub(crate) use closed_enum;
+
 closed_enum!(
     /// Who a person is to the university (1.2.2: staff, students and authorised third parties).
     PersonKind { Staff = "staff", Student = "student", ThirdParty = "third_party" }
