@@ -325,7 +325,10 @@ pub fn decide(
     let name = action.name();
     let no = |reason: String| refuse(name, req.id.as_str(), reason);
     if req.state.is_final() {
-        return no(format!("it is {} and nothing more can happen to it", req.state));
+        return no(format!(
+            "it is {} and nothing more can happen to it",
+            req.state
+        ));
     }
     let as_of = now.date_naive();
     let mut next = req.clone();

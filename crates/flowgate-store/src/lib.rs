@@ -11,9 +11,12 @@
 //! type.
 
 mod baseline;
+mod chain;
 mod decode;
+mod requests;
 mod sql;
 mod sqlite_fast;
+mod tokens;
 mod verify;
 
 #[cfg(feature = "testing")]
@@ -22,7 +25,11 @@ pub mod testing;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use flowgate_core::audit::{self, Event, Hash, StoredEvent};
+use flowgate_core::audit::{self, StoredEvent};
+
+use crate::chain::Chain;
+pub use crate::requests::{RequestFilter, WorkflowError};
+pub use crate::tokens::TokenInfo;
 use flowgate_core::register::{Record, RecordKind, Register};
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -333,36 +340,15 @@ impl Store {
         staged.sort_by_key(|(r, _)| r.kind());
 
         let mut tx = self.pool.begin().await?;
-        // Taking the head first serialises writers (see the migration).
-        let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut seq: i64 = head.try_get("seq")?;
-        let head_hash: String = head.try_get("hash")?;
-        let mut prev = Hash::from_hex(&head_hash).ok_or_else(|| StoreError::Corrupt {
-            table: "audit_head",
-            id: "1".into(),
-            field: "hash",
-            message: format!("'{head_hash}' is not a hash"),
-        })?;
-        let first_seq = seq + 1;
-
-        let mut events = Vec::with_capacity(staged.len() + 1);
+        let mut chain = Chain::lock(&mut tx).await?;
         let mut written = 0u64;
         for chunk in staged.chunk_by(|a, b| a.0.kind() == b.0.kind()) {
             for part in chunk.chunks(self.backend.rows_per_statement()) {
                 sql::upsert(&mut tx, part, self.backend.rows_per_statement()).await?;
                 for (r, _) in part {
-                    seq += 1;
-                    events.push(Event {
-                        seq,
-                        at: ctx.now,
-                        actor: ctx.actor.to_owned(),
-                        kind: audit::put_kind(r.kind()).to_owned(),
-                        payload: r.to_json(),
-                    });
+                    chain.push(ctx.now, ctx.actor, audit::put_kind(r.kind()), r.to_json());
                 }
-                prev = sql::append_events(&mut tx, &mut events, prev).await?;
+                chain.flush(&mut tx).await?;
                 written += part.len() as u64;
                 progress(written);
             }
@@ -370,32 +356,15 @@ impl Store {
         if let Some((kind, payload)) = &ctx.summary
             && !staged.is_empty()
         {
-            {
-                seq += 1;
-                let mut payload = payload.clone();
-                if let Value::Object(m) = &mut payload {
-                    m.insert("counts".into(), applied.to_json());
-                }
-                events.push(Event {
-                    seq,
-                    at: ctx.now,
-                    actor: ctx.actor.to_owned(),
-                    kind: (*kind).to_owned(),
-                    payload,
-                });
-                prev = sql::append_events(&mut tx, &mut events, prev).await?;
+            let mut payload = payload.clone();
+            if let Value::Object(m) = &mut payload {
+                m.insert("counts".into(), applied.to_json());
             }
+            chain.push(ctx.now, ctx.actor, kind, payload);
         }
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(prev.to_hex())
-            .execute(&mut *tx)
-            .await?;
+        applied.events = chain.close(&mut tx).await?;
         tx.commit().await?;
 
-        if seq >= first_seq {
-            applied.events = Some((first_seq, seq));
-        }
         register
             .put_many(staged.into_iter().map(|(r, _)| r))
             .map_err(|e| StoreError::Refused {

@@ -8,5 +8,5 @@ pub use index::{
     DanglingReference, FlowBatch, FlowFields, FlowRef, ItemRuns, LoadError, PutOutcome, Register,
     Resolver,
 };
-pub use model::*;
 pub(crate) use model::closed_enum;
+pub use model::*;

@@ -58,11 +58,23 @@ fn register() -> Register {
             roles: BTreeSet::new(),
         }));
     }
-    records.push(system("sits", "registry.iao@uni.example", DpiaStatus::Approved));
-    records.push(system("moodle", "vle.iao@uni.example", DpiaStatus::Approved));
+    records.push(system(
+        "sits",
+        "registry.iao@uni.example",
+        DpiaStatus::Approved,
+    ));
+    records.push(system(
+        "moodle",
+        "vle.iao@uni.example",
+        DpiaStatus::Approved,
+    ));
     records.push(system("alumni", "vle.iao@uni.example", DpiaStatus::None));
     records.push(system("hr", "hr.iao@uni.example", DpiaStatus::Approved));
-    records.push(system("payroll", "hr.iao@uni.example", DpiaStatus::Approved));
+    records.push(system(
+        "payroll",
+        "hr.iao@uni.example",
+        DpiaStatus::Approved,
+    ));
     for (item, authority) in [("student-core", "sits"), ("staff-core", "hr")] {
         records.push(Record::DataItem(DataItem {
             id: DataItemId::parse(item).expect("id"),
@@ -205,21 +217,61 @@ fn every_action_in_every_state_2_1_to_2_4() {
             check(s, answer(), DPT, Err("only the requester"));
         } else {
             check(s, ret(), DPT, Ok(Returned));
-            check(s, answer(), REQUESTER, Err("applies to a request that is returned"));
+            check(
+                s,
+                answer(),
+                REQUESTER,
+                Err("applies to a request that is returned"),
+            );
         }
     }
     // Triage (2.2): a clean request goes to the IAOs.
-    check(WithDataProductTeam, Action::Triage, DPT, Ok(AwaitingApproval));
+    check(
+        WithDataProductTeam,
+        Action::Triage,
+        DPT,
+        Ok(AwaitingApproval),
+    );
     check(AwaitingReview, Action::Triage, DPT, Ok(AwaitingApproval));
     check(AwaitingApproval, Action::Triage, DPT, Ok(AwaitingApproval));
-    check(Approved, Action::Triage, DPT, Err("applies to a request that is"));
+    check(
+        Approved,
+        Action::Triage,
+        DPT,
+        Err("applies to a request that is"),
+    );
     check(AwaitingReview, Action::Reassess, DPT, Ok(AwaitingApproval));
-    check(WithDataProductTeam, Action::Reassess, DPT, Err("awaiting_review"));
+    check(
+        WithDataProductTeam,
+        Action::Reassess,
+        DPT,
+        Err("awaiting_review"),
+    );
     // Approval (2.3).
-    check(AwaitingApproval, Action::Approve, SOURCE_IAO, Ok(AwaitingApproval));
-    check(AwaitingApproval, Action::Approve, TARGET_IAO, Ok(AwaitingApproval));
-    check(AwaitingApproval, Action::Approve, DPT, Err("only the Information Asset Owner"));
-    check(AwaitingApproval, Action::Approve, REQUESTER, Err("own request"));
+    check(
+        AwaitingApproval,
+        Action::Approve,
+        SOURCE_IAO,
+        Ok(AwaitingApproval),
+    );
+    check(
+        AwaitingApproval,
+        Action::Approve,
+        TARGET_IAO,
+        Ok(AwaitingApproval),
+    );
+    check(
+        AwaitingApproval,
+        Action::Approve,
+        DPT,
+        Err("only the Information Asset Owner"),
+    );
+    check(
+        AwaitingApproval,
+        Action::Approve,
+        REQUESTER,
+        Err("own request"),
+    );
     for s in [WithDataProductTeam, AwaitingReview, Approved, InProgress] {
         check(s, Action::Approve, SOURCE_IAO, Err("awaiting_approval"));
     }
@@ -227,10 +279,20 @@ fn every_action_in_every_state_2_1_to_2_4() {
     check(Approved, prioritise(), DPT, Ok(Prioritised));
     check(Prioritised, prioritise(), DPT, Ok(Prioritised));
     check(InProgress, prioritise(), DPT, Ok(InProgress));
-    check(AwaitingApproval, prioritise(), DPT, Err("approved or prioritised"));
+    check(
+        AwaitingApproval,
+        prioritise(),
+        DPT,
+        Err("approved or prioritised"),
+    );
     check(Approved, Action::Start, DPT, Ok(InProgress));
     check(Prioritised, Action::Start, DPT, Ok(InProgress));
-    check(InProgress, Action::Start, DPT, Err("approved or prioritised"));
+    check(
+        InProgress,
+        Action::Start,
+        DPT,
+        Err("approved or prioritised"),
+    );
     check(InProgress, complete(), DPT, Ok(Completed));
     check(Approved, complete(), DPT, Err("in_progress"));
 }
@@ -238,18 +300,45 @@ fn every_action_in_every_state_2_1_to_2_4() {
 #[test]
 fn both_iaos_must_approve_and_one_owner_of_both_approves_once_2_3() {
     let reg = register();
-    let req = request_in(State::AwaitingApproval, ask("sits", "moodle", "student-core"));
+    let req = request_in(
+        State::AwaitingApproval,
+        ask("sits", "moodle", "student-core"),
+    );
     let t = decide(&req, &Action::Approve, &email(SOURCE_IAO), &reg, now()).expect("source");
     assert_eq!(t.request.state, State::AwaitingApproval);
-    let again = decide(&t.request, &Action::Approve, &email(SOURCE_IAO), &reg, now());
-    assert!(again.expect_err("twice").reason.contains("already approved"));
-    let t = decide(&t.request, &Action::Approve, &email(TARGET_IAO), &reg, now()).expect("target");
+    let again = decide(
+        &t.request,
+        &Action::Approve,
+        &email(SOURCE_IAO),
+        &reg,
+        now(),
+    );
+    assert!(
+        again
+            .expect_err("twice")
+            .reason
+            .contains("already approved")
+    );
+    let t = decide(
+        &t.request,
+        &Action::Approve,
+        &email(TARGET_IAO),
+        &reg,
+        now(),
+    )
+    .expect("target");
     assert_eq!(t.request.state, State::Approved);
     assert_eq!(t.request.approvals.len(), 2);
 
     let one_owner = request_in(State::AwaitingApproval, ask("hr", "payroll", "staff-core"));
-    let t = decide(&one_owner, &Action::Approve, &email("hr.iao@uni.example"), &reg, now())
-        .expect("one owner of both");
+    let t = decide(
+        &one_owner,
+        &Action::Approve,
+        &email("hr.iao@uni.example"),
+        &reg,
+        now(),
+    )
+    .expect("one owner of both");
     assert_eq!(t.request.state, State::Approved);
     assert_eq!(t.request.approvals.len(), 2);
 }
@@ -257,34 +346,67 @@ fn both_iaos_must_approve_and_one_owner_of_both_approves_once_2_3() {
 #[test]
 fn triage_sends_a_request_needing_a_dpia_to_review_and_refuses_one_with_violations_2_2() {
     let reg = register();
-    let needs_dpia = request_in(State::WithDataProductTeam, ask("sits", "alumni", "student-core"));
+    let needs_dpia = request_in(
+        State::WithDataProductTeam,
+        ask("sits", "alumni", "student-core"),
+    );
     let t = decide(&needs_dpia, &Action::Triage, &email(DPT), &reg, now()).expect("triage");
     assert_eq!(t.request.state, State::AwaitingReview);
     assert!(t.assessment.is_some());
 
     // P3 (1.3.5): the target is the authority of the item.
-    let into_authority = request_in(State::WithDataProductTeam, ask("moodle", "sits", "student-core"));
-    let e = decide(&into_authority, &Action::Triage, &email(DPT), &reg, now()).expect_err("violation");
+    let into_authority = request_in(
+        State::WithDataProductTeam,
+        ask("moodle", "sits", "student-core"),
+    );
+    let e =
+        decide(&into_authority, &Action::Triage, &email(DPT), &reg, now()).expect_err("violation");
     assert!(e.reason.contains("P3 (1.3.5)"), "{e}");
     // ... and refusing it without a reason gives the violations as the reason.
-    let t = decide(&into_authority, &Action::Refuse { reason: None }, &email(DPT), &reg, now())
-        .expect("refuse");
+    let t = decide(
+        &into_authority,
+        &Action::Refuse { reason: None },
+        &email(DPT),
+        &reg,
+        now(),
+    )
+    .expect("refuse");
     assert_eq!(t.request.state, State::Refused);
-    assert!(t.request.reason.as_deref().unwrap_or_default().contains("1.3.5"));
+    assert!(
+        t.request
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("1.3.5")
+    );
     // A clean request needs a reason to be refused.
-    let clean = request_in(State::WithDataProductTeam, ask("sits", "moodle", "student-core"));
-    let e = decide(&clean, &Action::Refuse { reason: None }, &email(DPT), &reg, now())
-        .expect_err("no reason");
+    let clean = request_in(
+        State::WithDataProductTeam,
+        ask("sits", "moodle", "student-core"),
+    );
+    let e = decide(
+        &clean,
+        &Action::Refuse { reason: None },
+        &email(DPT),
+        &reg,
+        now(),
+    )
+    .expect_err("no reason");
     assert!(e.reason.contains("a reason is needed"));
 }
 
 #[test]
 fn approval_and_completion_assess_again_because_the_register_may_have_changed() {
     let mut reg = register();
-    let req = request_in(State::AwaitingApproval, ask("sits", "moodle", "student-core"));
+    let req = request_in(
+        State::AwaitingApproval,
+        ask("sits", "moodle", "student-core"),
+    );
     // moodle's DPIA is rejected after triage.
-    reg.put(system("moodle", TARGET_IAO, DpiaStatus::Rejected)).expect("put");
-    let e = decide(&req, &Action::Approve, &email(SOURCE_IAO), &reg, now()).expect_err("reassessed");
+    reg.put(system("moodle", TARGET_IAO, DpiaStatus::Rejected))
+        .expect("put");
+    let e =
+        decide(&req, &Action::Approve, &email(SOURCE_IAO), &reg, now()).expect_err("reassessed");
     assert!(e.reason.contains("no longer allow"), "{e}");
     let building = request_in(State::InProgress, ask("sits", "moodle", "student-core"));
     let e = decide(&building, &complete(), &email(DPT), &reg, now()).expect_err("reassessed");
@@ -315,7 +437,10 @@ fn a_request_is_raised_by_its_requester_and_ids_parse() {
     )
     .expect_err("on behalf");
     assert!(e.reason.contains("raised by its requester"));
-    assert_eq!(RequestId::parse("req-12").map(|r| r.to_string()), Ok("req-12".into()));
+    assert_eq!(
+        RequestId::parse("req-12").map(|r| r.to_string()),
+        Ok("req-12".into())
+    );
     for bad in ["req-", "req-x", "12", "REQ-1x"] {
         assert!(RequestId::parse(bad).is_err(), "{bad}");
     }
