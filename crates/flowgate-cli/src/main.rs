@@ -10,6 +10,7 @@ mod edit;
 mod generate;
 mod import;
 mod output;
+mod tokens;
 mod view;
 
 use std::process::ExitCode;
@@ -107,12 +108,22 @@ enum Command {
     /// Measure Flowgate on the register in the database.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Run the HTTP server (health and readiness checks today) until interrupted.
+    /// Run the HTTP server — the JSON API under /api/v1, its OpenAPI document at
+    /// /api/v1/openapi.json and Swagger UI at /api/docs — until interrupted.
     Serve {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// A Cedar policy to use instead of the one that ships with Flowgate (validated first).
+        #[arg(long, env = "FLOWGATE_POLICY")]
+        policy: Option<std::path::PathBuf>,
     },
+    /// API tokens: create one for a person (shown once), list them, revoke one.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// The authorization policy: check a replacement against Flowgate's schema.
+    #[command(subcommand)]
+    Policy(tokens::PolicyCommand),
     /// The audit log: verify the chain and the tables against it, or show events.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -247,6 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Generate(opts) => return generate::run(opts),
         Command::Check { rules: true, .. } => return Ok(check::rules()),
+        Command::Policy(cmd) => return tokens::policy(cmd),
         _ => {}
     }
     let store = open(&cli.database_url).await?;
@@ -279,21 +291,39 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         },
         Command::Bench(cmd) => bench::run(&store, &cmd).await?,
         Command::Lint { as_of, format } => check::lint(&store, check::as_of(as_of), format).await?,
-        Command::Serve { listen } => serve(store.clone(), listen).await?,
+        Command::Serve { listen, policy } => serve(store.clone(), listen, policy.as_deref()).await?,
+        Command::Tokens(cmd) => tokens::run(&store, &actor, &cmd).await?,
+        Command::Policy(_) => Outcome::Ok,
     };
     store.close().await;
     Ok(outcome)
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
-async fn serve(store: Store, listen: std::net::SocketAddr) -> anyhow::Result<Outcome> {
-    let state = flowgate_server::AppState::load(store).await?;
+async fn serve(
+    store: Store,
+    listen: std::net::SocketAddr,
+    policy: Option<&std::path::Path>,
+) -> anyhow::Result<Outcome> {
+    init_logging();
+    let authz = tokens::load_policy(policy)?;
+    let state = flowgate_server::AppState::load(store, authz).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;
     println!("Flowgate is listening on http://{listen} (Ctrl-C stops it)");
     flowgate_server::serve(state, listener, shutdown_signal()).await?;
     Ok(Outcome::Ok)
+}
+
+/// Logs to standard error, one line per event, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn shutdown_signal() {

@@ -1,73 +1,77 @@
 //! Flowgate's HTTP server. It only translates: parse, authorise, call core and store, render.
 //! No rule lives in a handler.
 //!
-//! Today it serves what an operator needs to run it behind a load balancer — `GET /healthz`
-//! (the process is up) and `GET /readyz` (the database answers) — and the register's size. The
-//! request workflow's JSON API is built on this router.
+//! `GET /healthz` (the process is up) and `GET /readyz` (the database answers) for a load
+//! balancer; the JSON API under `/api/v1` ([`api`]), its OpenAPI 3.1 document at
+//! `/api/v1/openapi.json` and Swagger UI at `/api/docs`. Every response carries an
+//! `x-request-id` (the caller's, or a new one), which is also on every log line of the request.
+
+pub mod api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use flowgate_core::register::{RecordKind, Register};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, header};
+use flowgate_authz::Authz;
+use flowgate_core::register::Register;
 use flowgate_store::Store;
-use serde_json::json;
 use tokio::sync::RwLock;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
 
-/// What every handler shares: the store, and the in-memory register that answers questions.
+/// What every handler shares: the store, the in-memory register that answers questions, and the
+/// authorization policy in force.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
     pub register: Arc<RwLock<Register>>,
+    pub authz: Arc<Authz>,
 }
 
 impl AppState {
-    /// Loads the register from the store.
-    pub async fn load(store: Store) -> Result<AppState, flowgate_store::StoreError> {
+    /// Loads the register from the store; `authz` is the policy in force.
+    pub async fn load(store: Store, authz: Authz) -> Result<AppState, flowgate_store::StoreError> {
         let register = store.load_register().await?;
         Ok(AppState {
             store,
             register: Arc::new(RwLock::new(register)),
+            authz: Arc::new(authz),
         })
     }
 }
 
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::router().1
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
+    let (api, doc) = api::router();
+    let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/v1/register", get(register_summary))
+        .merge(api)
         .with_state(state)
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database does not answer",
+        .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: a query string could carry something a log should not keep.
+                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+            }),
         )
-            .into_response(),
-    }
-}
-
-/// How many records of each kind the register holds.
-async fn register_summary(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let reg = state.register.read().await;
-    let counts: serde_json::Map<String, serde_json::Value> = RecordKind::ALL
-        .iter()
-        .map(|k| (k.table().to_owned(), reg.len(*k).into()))
-        .collect();
-    Json(json!(counts))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
