@@ -291,7 +291,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         },
         Command::Bench(cmd) => bench::run(&store, &cmd).await?,
         Command::Lint { as_of, format } => check::lint(&store, check::as_of(as_of), format).await?,
-        Command::Serve { listen, policy } => serve(store.clone(), listen, policy.as_deref()).await?,
+        Command::Serve { listen, policy } => {
+            serve(store.clone(), listen, policy.as_deref()).await?
+        }
         Command::Tokens(cmd) => tokens::run(&store, &actor, &cmd).await?,
         Command::Policy(_) => Outcome::Ok,
     };

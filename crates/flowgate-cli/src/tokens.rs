@@ -71,16 +71,16 @@ pub async fn run(store: &Store, actor: &str, cmd: &TokensCommand) -> anyhow::Res
                 output::Format::Text => {
                     let mut table = output::table(["id", "person", "created", "expires", "state"]);
                     for row in tokens.iter().map(|t| {
-                            vec![
-                                t.id.clone(),
-                                t.person.to_string(),
-                                t.created_at.format("%Y-%m-%d %H:%M").to_string(),
-                                t.expires_on.map(|d| d.to_string()).unwrap_or_default(),
-                                t.revoked_at
-                                    .map(|d| format!("revoked {}", d.format("%Y-%m-%d")))
-                                    .unwrap_or_else(|| "live".into()),
-                            ]
-                        }) {
+                        vec![
+                            t.id.clone(),
+                            t.person.to_string(),
+                            t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            t.expires_on.map(|d| d.to_string()).unwrap_or_default(),
+                            t.revoked_at
+                                .map(|d| format!("revoked {}", d.format("%Y-%m-%d")))
+                                .unwrap_or_else(|| "live".into()),
+                        ]
+                    }) {
                         table.add_row(row);
                     }
                     println!("{table}");
@@ -112,8 +112,8 @@ pub fn load_policy(file: Option<&std::path::Path>) -> anyhow::Result<Authz> {
 
 pub fn policy(cmd: &PolicyCommand) -> anyhow::Result<Outcome> {
     let PolicyCommand::Validate { file } = cmd;
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
     match Authz::from_text(&text, &file.display().to_string()) {
         Ok(a) => {
             println!(

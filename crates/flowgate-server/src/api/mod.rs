@@ -264,7 +264,13 @@ async fn register_counts(
     State(state): State<AppState>,
     Caller(who): Caller,
 ) -> Result<Json<RegisterCounts>, ApiError> {
-    authorise(&state, &who, RegisterAction::ReadRegister, "read the register").await?;
+    authorise(
+        &state,
+        &who,
+        RegisterAction::ReadRegister,
+        "read the register",
+    )
+    .await?;
     let reg = state.register.read().await;
     Ok(Json(RegisterCounts {
         people: reg.len(RecordKind::Person),
@@ -293,7 +299,13 @@ async fn list_systems(
     Caller(who): Caller,
     Query(q): Query<SystemQuery>,
 ) -> Result<Json<SystemPage>, ApiError> {
-    authorise(&state, &who, RegisterAction::ReadRegister, "read the register").await?;
+    authorise(
+        &state,
+        &who,
+        RegisterAction::ReadRegister,
+        "read the register",
+    )
+    .await?;
     let paging = Paging {
         limit: q.limit,
         offset: q.offset,
@@ -340,7 +352,13 @@ async fn get_system(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SystemView>, ApiError> {
-    authorise(&state, &who, RegisterAction::ReadRegister, "read the register").await?;
+    authorise(
+        &state,
+        &who,
+        RegisterAction::ReadRegister,
+        "read the register",
+    )
+    .await?;
     let reg = state.register.read().await;
     reg.system(&id)
         .map(|s| Json(SystemView::from(s)))
@@ -360,7 +378,13 @@ async fn put_system(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<SystemWritten>, ApiError> {
-    authorise(&state, &who, RegisterAction::WriteRegister, "change the register").await?;
+    authorise(
+        &state,
+        &who,
+        RegisterAction::WriteRegister,
+        "change the register",
+    )
+    .await?;
     let record = parse_record(RecordKind::System, &id, "id", body)?;
     let change = write_records(&state, &who, vec![record]).await?;
     // Each request waiting for review on this system is assessed again (2.2). This is a
@@ -412,11 +436,7 @@ fn parse_record(
     Record::from_json(kind, body).map_err(|e| {
         let message = e.to_string();
         // serde names the field in backticks: `unknown field `colour``, `missing field `name``.
-        let field = message
-            .split('`')
-            .nth(1)
-            .unwrap_or(kind.noun())
-            .to_owned();
+        let field = message.split('`').nth(1).unwrap_or(kind.noun()).to_owned();
         ApiError::invalid(&field, message)
     })
 }
@@ -455,7 +475,13 @@ async fn list_data_items(
     Caller(who): Caller,
     Query(paging): Query<Paging>,
 ) -> Result<Json<Vec<DataItemView>>, ApiError> {
-    authorise(&state, &who, RegisterAction::ReadRegister, "read the register").await?;
+    authorise(
+        &state,
+        &who,
+        RegisterAction::ReadRegister,
+        "read the register",
+    )
+    .await?;
     let reg = state.register.read().await;
     let mut items: Vec<_> = reg.data_items().iter().collect();
     items.sort_by(|a, b| a.id.cmp(&b.id));
@@ -477,7 +503,13 @@ async fn list_people(
     Caller(who): Caller,
     Query(paging): Query<Paging>,
 ) -> Result<Json<Vec<PersonView>>, ApiError> {
-    authorise(&state, &who, RegisterAction::ReadRegister, "read the register").await?;
+    authorise(
+        &state,
+        &who,
+        RegisterAction::ReadRegister,
+        "read the register",
+    )
+    .await?;
     let reg = state.register.read().await;
     let mut people: Vec<_> = reg.people().iter().collect();
     people.sort_by(|a, b| a.email.cmp(&b.email));
@@ -577,7 +609,9 @@ async fn raise(
         })
         .await?;
     let mut response = (StatusCode::CREATED, Json(RequestView::from(&raised))).into_response();
-    response.headers_mut().insert(header::ETAG, etag(raised.version));
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(raised.version));
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/requests/{}", raised.id)) {
         response.headers_mut().insert(header::LOCATION, loc);
     }
@@ -592,7 +626,9 @@ pub struct RequestQuery {
     /// Only requests waiting for the caller's approval as an IAO (2.3).
     awaiting_my_approval: Option<bool>,
     /// Only requests in this state.
-    #[param(pattern = "^(with_data_product_team|awaiting_review|awaiting_approval|approved|prioritised|in_progress|returned|completed|refused|withdrawn)$")]
+    #[param(
+        pattern = "^(with_data_product_team|awaiting_review|awaiting_approval|approved|prioritised|in_progress|returned|completed|refused|withdrawn)$"
+    )]
     state: Option<String>,
     /// Only requests from or into this system.
     system: Option<String>,
@@ -764,9 +800,8 @@ async fn act(
     name: ActionName,
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
-    let action = workflow::action_from_json(name, &body).map_err(|e| {
-        ApiError::Invalid(e.to_string(), vec![e])
-    })?;
+    let action = workflow::action_from_json(name, &body)
+        .map_err(|e| ApiError::Invalid(e.to_string(), vec![e]))?;
     let expected = if_match(&headers)?;
     let authz = state.authz.clone();
     let mut reg = state.register.write().await;
@@ -774,8 +809,13 @@ async fn act(
     let mut denied = None;
     let result = state
         .store
-        .transition(&mut reg, &id, expected, who.as_str(), now, |r, reg| {
-            match authz.decide_request(reg, &who, RequestAction::Step(name), r) {
+        .transition(
+            &mut reg,
+            &id,
+            expected,
+            who.as_str(),
+            now,
+            |r, reg| match authz.decide_request(reg, &who, RequestAction::Step(name), r) {
                 Ok(d) if d.allowed => workflow::decide(r, &action, &who, reg, now),
                 Ok(d) => {
                     denied = Some(forbid(&d, &format!("{name} request {id}")));
@@ -793,8 +833,8 @@ async fn act(
                         reason: "authorization failed".into(),
                     })
                 }
-            }
-        })
+            },
+        )
         .await;
     let t = match result {
         Ok(t) => t,
@@ -832,24 +872,60 @@ macro_rules! action_endpoint {
     };
 }
 
-action_endpoint!(triage, ActionName::Triage, "/api/v1/requests/{id}/triage",
-    "The Data Product Team triages a request (2.2): assessed, it goes to review or to the IAOs.");
-action_endpoint!(approve, ActionName::Approve, "/api/v1/requests/{id}/approve",
-    "The IAO of the source or the target approves (2.3); the principles are assessed again first.");
-action_endpoint!(refuse, ActionName::Refuse, "/api/v1/requests/{id}/refuse",
-    "Refuses a request with a reason (`reason`; the violations when omitted).");
-action_endpoint!(return_for_information, ActionName::ReturnForInformation, "/api/v1/requests/{id}/return",
-    "Returns a request to its requester with a question (`question`).");
-action_endpoint!(answer, ActionName::Answer, "/api/v1/requests/{id}/answer",
-    "The requester answers the question (`answer`); the request goes back to where it was.");
-action_endpoint!(withdraw, ActionName::Withdraw, "/api/v1/requests/{id}/withdraw",
-    "The requester withdraws the request.");
-action_endpoint!(prioritise, ActionName::Prioritise, "/api/v1/requests/{id}/prioritise",
-    "The product line gives an approved request a priority (`priority`, `target_date`).");
-action_endpoint!(start, ActionName::Start, "/api/v1/requests/{id}/start",
-    "The product line starts building it.");
-action_endpoint!(complete, ActionName::Complete, "/api/v1/requests/{id}/complete",
-    "The product line completes it (`method`, `frequency`): assessed once more, the flow is recorded in the register (2.4).");
+action_endpoint!(
+    triage,
+    ActionName::Triage,
+    "/api/v1/requests/{id}/triage",
+    "The Data Product Team triages a request (2.2): assessed, it goes to review or to the IAOs."
+);
+action_endpoint!(
+    approve,
+    ActionName::Approve,
+    "/api/v1/requests/{id}/approve",
+    "The IAO of the source or the target approves (2.3); the principles are assessed again first."
+);
+action_endpoint!(
+    refuse,
+    ActionName::Refuse,
+    "/api/v1/requests/{id}/refuse",
+    "Refuses a request with a reason (`reason`; the violations when omitted)."
+);
+action_endpoint!(
+    return_for_information,
+    ActionName::ReturnForInformation,
+    "/api/v1/requests/{id}/return",
+    "Returns a request to its requester with a question (`question`)."
+);
+action_endpoint!(
+    answer,
+    ActionName::Answer,
+    "/api/v1/requests/{id}/answer",
+    "The requester answers the question (`answer`); the request goes back to where it was."
+);
+action_endpoint!(
+    withdraw,
+    ActionName::Withdraw,
+    "/api/v1/requests/{id}/withdraw",
+    "The requester withdraws the request."
+);
+action_endpoint!(
+    prioritise,
+    ActionName::Prioritise,
+    "/api/v1/requests/{id}/prioritise",
+    "The product line gives an approved request a priority (`priority`, `target_date`)."
+);
+action_endpoint!(
+    start,
+    ActionName::Start,
+    "/api/v1/requests/{id}/start",
+    "The product line starts building it."
+);
+action_endpoint!(
+    complete,
+    ActionName::Complete,
+    "/api/v1/requests/{id}/complete",
+    "The product line completes it (`method`, `frequency`): assessed once more, the flow is recorded in the register (2.4)."
+);
 
 // ---------------------------------------------------------------------------------------------
 // Tokens
@@ -890,11 +966,9 @@ async fn create_token(
     let person = Email::parse(person).map_err(|e| ApiError::invalid("person", e.to_string()))?;
     let expires_on = match body.get("expires_on") {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(
-            v.as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ApiError::invalid("expires_on", format!("{v} is not a date (YYYY-MM-DD)")))?,
-        ),
+        Some(v) => Some(v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+            ApiError::invalid("expires_on", format!("{v} is not a date (YYYY-MM-DD)"))
+        })?),
     };
     let (token, info) = state
         .store
@@ -927,8 +1001,6 @@ async fn revoke_token(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(format!(
-            "no live token with id '{id}'"
-        )))
+        Err(ApiError::NotFound(format!("no live token with id '{id}'")))
     }
 }
