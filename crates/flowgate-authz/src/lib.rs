@@ -108,16 +108,63 @@ impl fmt::Display for Decision {
 #[derive(Debug)]
 pub struct Authz {
     policies: PolicySet,
-    schema: Schema,
     authorizer: Authorizer,
     /// `@id` annotation of each policy, by Cedar's policy id.
     names: HashMap<String, String>,
+    /// The schema's entity types and actions, parsed once: a decision is made per API call.
+    types: Types,
 }
 
-fn uid(kind: &str, id: &str) -> Result<EntityUid, DecisionError> {
-    let t = EntityTypeName::from_str(&format!("Flowgate::{kind}"))
-        .map_err(|e| DecisionError(e.to_string()))?;
-    Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
+#[derive(Debug)]
+struct Types {
+    person: EntityTypeName,
+    role: EntityTypeName,
+    system: EntityTypeName,
+    request: EntityTypeName,
+    register: EntityUid,
+    actions: HashMap<&'static str, EntityUid>,
+}
+
+impl Types {
+    fn new() -> Result<Types, String> {
+        let t = |k: &str| {
+            EntityTypeName::from_str(&format!("Flowgate::{k}")).map_err(|e| e.to_string())
+        };
+        let action = t("Action")?;
+        let names = [
+            RegisterAction::Raise,
+            RegisterAction::Assess,
+            RegisterAction::ListRequests,
+            RegisterAction::ReadRegister,
+            RegisterAction::WriteRegister,
+            RegisterAction::ManagePeople,
+            RegisterAction::ManageTokens,
+            RegisterAction::ReadAudit,
+        ]
+        .iter()
+        .map(|a| a.as_str())
+        .chain(std::iter::once(RequestAction::View.as_str()))
+        .chain(ActionName::ALL.iter().map(|a| a.as_str()));
+        Ok(Types {
+            person: t("Person")?,
+            role: t("Role")?,
+            system: t("System")?,
+            request: t("Request")?,
+            register: EntityUid::from_type_name_and_id(t("Register")?, EntityId::new("register")),
+            actions: names
+                .map(|n| {
+                    (
+                        n,
+                        EntityUid::from_type_name_and_id(action.clone(), EntityId::new(n)),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    fn uid(&self, t: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(t.clone(), EntityId::new(id))
+    }
 }
 
 fn entity(
@@ -148,7 +195,7 @@ impl Authz {
             file: file.to_owned(),
             message: format!("{:?}", miette_free(&e.to_string())),
         })?;
-        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        let result = Validator::new(schema).validate(&policies, ValidationMode::Strict);
         if !result.validation_passed() {
             let message = result
                 .validation_errors()
@@ -171,9 +218,9 @@ impl Authz {
             .collect();
         Ok(Authz {
             policies,
-            schema,
             authorizer: Authorizer::new(),
             names,
+            types: Types::new().map_err(PolicyError::Schema)?,
         })
     }
 
@@ -195,9 +242,11 @@ impl Authz {
     ) -> Result<Decision, DecisionError> {
         let mut ents = Vec::new();
         let principal = self.person(register, who, &mut ents)?;
-        let resource = uid("Register", "register")?;
+        let resource = self.types.register.clone();
         ents.push(entity(resource.clone(), vec![], HashSet::new())?);
-        self.decide(principal, action.as_str(), resource, ents)
+        let mut d = self.decide(principal, &[action.as_str()], resource, ents)?;
+        d.pop()
+            .ok_or_else(|| DecisionError("no decision was made".into()))
     }
 
     /// May `who` do `action` to `request`?
@@ -208,6 +257,20 @@ impl Authz {
         action: RequestAction,
         request: &SharingRequest,
     ) -> Result<Decision, DecisionError> {
+        let mut d = self.decide_request_each(register, who, &[action], request)?;
+        d.pop()
+            .ok_or_else(|| DecisionError("no decision was made".into()))
+    }
+
+    /// May `who` do each of `actions` to `request`? The entities are built once for all of them
+    /// (what a page listing the actions a person may take asks).
+    pub fn decide_request_each(
+        &self,
+        register: &Register,
+        who: &Email,
+        actions: &[RequestAction],
+        request: &SharingRequest,
+    ) -> Result<Vec<Decision>, DecisionError> {
         let mut ents = Vec::new();
         let principal = self.person(register, who, &mut ents)?;
         let requester = if &request.ask.requester == who {
@@ -227,7 +290,7 @@ impl Authz {
             register.system(request.ask.target.as_str()),
             &mut ents,
         )?;
-        let resource = uid("Request", request.id.as_str())?;
+        let resource = self.types.uid(&self.types.request, request.id.as_str());
         ents.push(entity(
             resource.clone(),
             vec![
@@ -241,32 +304,55 @@ impl Authz {
             ],
             HashSet::new(),
         )?);
-        self.decide(principal, action.as_str(), resource, ents)
+        let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+        self.decide(principal, &names, resource, ents)
     }
 
     fn decide(
         &self,
         principal: EntityUid,
-        action: &str,
+        actions: &[&str],
         resource: EntityUid,
         mut ents: Vec<Entity>,
-    ) -> Result<Decision, DecisionError> {
+    ) -> Result<Vec<Decision>, DecisionError> {
         // One entity per uid: the principal may also be an IAO or the requester.
         let mut seen = HashSet::new();
         ents.retain(|e| seen.insert(e.uid()));
-        let entities = Entities::from_entities(ents, Some(&self.schema))
-            .map_err(|e| DecisionError(e.to_string()))?;
+        // Built by this code from the register, in the schema's shape: validating them against
+        // the schema on every decision would double its cost and could only fail on a bug here
+        // (the policies themselves were validated strictly when loaded).
+        let entities =
+            Entities::from_entities(ents, None).map_err(|e| DecisionError(e.to_string()))?;
+        actions
+            .iter()
+            .map(|a| self.decide_one(&principal, a, &resource, &entities))
+            .collect()
+    }
+
+    fn decide_one(
+        &self,
+        principal: &EntityUid,
+        action: &str,
+        resource: &EntityUid,
+        entities: &Entities,
+    ) -> Result<Decision, DecisionError> {
+        let action = self
+            .types
+            .actions
+            .get(action)
+            .cloned()
+            .ok_or_else(|| DecisionError(format!("unknown action `{action}`")))?;
         let request = CedarRequest::new(
-            principal,
-            uid("Action", action)?,
-            resource,
+            principal.clone(),
+            action,
+            resource.clone(),
             Context::empty(),
-            Some(&self.schema),
+            None,
         )
         .map_err(|e| DecisionError(e.to_string()))?;
         let response = self
             .authorizer
-            .is_authorized(&request, &self.policies, &entities);
+            .is_authorized(&request, &self.policies, entities);
         if let Some(e) = response.diagnostics().errors().next() {
             return Err(DecisionError(e.to_string()));
         }
@@ -295,14 +381,14 @@ impl Authz {
         who: &Email,
         ents: &mut Vec<Entity>,
     ) -> Result<EntityUid, DecisionError> {
-        let id = uid("Person", who.as_str())?;
+        let id = self.types.uid(&self.types.person, who.as_str());
         let person = register.person(who.as_str());
-        let mut parents = HashSet::new();
-        for role in person.iter().flat_map(|p| p.roles.iter()) {
-            let r = uid("Role", role.as_str())?;
-            ents.push(entity(r.clone(), vec![], HashSet::new())?);
-            parents.insert(r);
-        }
+        // Roles are parents only: `principal in Role::"dpo"` needs no Role entity.
+        let parents: HashSet<EntityUid> = person
+            .iter()
+            .flat_map(|p| p.roles.iter())
+            .map(|r| self.types.uid(&self.types.role, r.as_str()))
+            .collect();
         let kind = person.map_or("unknown", |p| p.kind.as_str());
         ents.push(entity(
             id.clone(),
@@ -319,7 +405,7 @@ impl Authz {
         system: Option<&System>,
         ents: &mut Vec<Entity>,
     ) -> Result<EntityUid, DecisionError> {
-        let sys_uid = uid("System", id)?;
+        let sys_uid = self.types.uid(&self.types.system, id);
         let mut attrs = vec![(
             "external",
             RestrictedExpression::new_bool(system.is_some_and(|s| s.external)),

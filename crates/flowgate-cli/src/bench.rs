@@ -1,5 +1,6 @@
 //! `flowgate bench check`: the principles engine's speed on the register in the database, beside
 //! the same assessments made by SQL queries against the same database, in the same run.
+//! `flowgate bench authz`: the cost of a Cedar authorization decision, beside an assessment.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,19 @@ pub enum BenchCommand {
     /// Index build time and memory, assessment latency from the index, and the same assessments
     /// by SQL queries; on the register in the database (see `flowgate generate`).
     Check(CheckOptions),
+    /// The cost of one authorization decision by the Cedar policy (an IAO approving a request,
+    /// the entities built from the register each time, as the API does), beside an assessment of
+    /// the same request from the index in the same run.
+    Authz(AuthzOptions),
+}
+
+#[derive(Debug, Args)]
+pub struct AuthzOptions {
+    /// Decisions timed.
+    #[arg(long, default_value_t = 100_000)]
+    decisions: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +53,7 @@ pub struct CheckOptions {
 pub async fn run(store: &Store, cmd: &BenchCommand) -> anyhow::Result<Outcome> {
     match cmd {
         BenchCommand::Check(o) => check(store, o).await,
+        BenchCommand::Authz(o) => authz(store, o).await,
     }
 }
 
@@ -204,6 +219,106 @@ async fn check(store: &Store, o: &CheckOptions) -> anyhow::Result<Outcome> {
         "ratio: the index is {:.0}x faster at p50 and {:.0}x faster on the mean than SQL queries",
         percentile(&sql_times, 0.5).as_secs_f64() / percentile(&times, 0.5).as_secs_f64(),
         sql_mean.as_secs_f64() / index_mean.as_secs_f64()
+    );
+    Ok(Outcome::Ok)
+}
+
+/// Times `f` over `items`, one at a time: sorted durations.
+fn timed<T>(items: &[T], mut f: impl FnMut(&T) -> bool) -> (Vec<Duration>, usize) {
+    let mut times = Vec::with_capacity(items.len());
+    let mut yes = 0;
+    for i in items {
+        let t = Instant::now();
+        yes += usize::from(std::hint::black_box(f(i)));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (times, yes)
+}
+
+async fn authz(store: &Store, o: &AuthzOptions) -> anyhow::Result<Outcome> {
+    use flowgate_authz::{Authz, RequestAction};
+    use flowgate_core::workflow::{self, ActionName, RequestId};
+    let now = chrono::Utc::now();
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).context("date")?;
+    println!("flowgate bench authz ({:?} store)", store.backend());
+    let register = store.load_register().await?;
+    let policy = Authz::builtin()?;
+    let reqs = requests(&register, o.decisions, o.seed)?;
+    // Each request awaiting approval, asked about by the IAO of its source: the question the
+    // API asks most, with the most entities (person, roles, both systems and their people).
+    let cases: Vec<(workflow::SharingRequest, Email)> = reqs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut s = workflow::raise(
+                RequestId::from_number(i as i64 + 1),
+                r.clone(),
+                None,
+                &r.requester,
+                now,
+            )
+            .map_err(anyhow::Error::from)?
+            .request;
+            s.state = workflow::State::AwaitingApproval;
+            let who = register
+                .system(r.source.as_str())
+                .and_then(|sys| sys.owner.clone())
+                .unwrap_or_else(|| r.requester.clone());
+            Ok((s, who))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (assess_times, _) = timed(&reqs, |r| {
+        policy::assess(&register, r, as_of).outcome == policy::Outcome::Proceed
+    });
+    let mut failed = None;
+    let (decide_times, allowed) = timed(&cases, |(r, who)| {
+        match policy.decide_request(&register, who, RequestAction::Step(ActionName::Approve), r) {
+            Ok(d) => d.allowed,
+            Err(e) => {
+                failed.get_or_insert(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    // Every step at once, as a request's page asks which actions its viewer may take.
+    let steps: Vec<RequestAction> = ActionName::ALL
+        .iter()
+        .map(|a| RequestAction::Step(*a))
+        .collect();
+    let (each_times, _) = timed(&cases[..cases.len().min(20_000)], |(r, who)| {
+        policy
+            .decide_request_each(&register, who, &steps, r)
+            .is_ok_and(|d| d.iter().any(|d| d.allowed))
+    });
+    let mean = |t: &[Duration]| t.iter().sum::<Duration>() / t.len().max(1) as u32;
+    println!(
+        "authorize (Cedar, {} policies), {} decisions: p50 {}, p99 {}, mean {} ({} allowed)",
+        policy.len(),
+        decide_times.len(),
+        micros(percentile(&decide_times, 0.5)),
+        micros(percentile(&decide_times, 0.99)),
+        micros(mean(&decide_times)),
+        allowed
+    );
+    println!(
+        "authorize all {} steps of a request at once (entities built once): p50 {}, p99 {}",
+        steps.len(),
+        micros(percentile(&each_times, 0.5)),
+        micros(percentile(&each_times, 0.99))
+    );
+    println!(
+        "assess (index), the same {} requests: p50 {}, p99 {}",
+        assess_times.len(),
+        micros(percentile(&assess_times, 0.5)),
+        micros(percentile(&assess_times, 0.99))
+    );
+    println!(
+        "ratio: a decision costs {:.1}x an assessment at p50",
+        percentile(&decide_times, 0.5).as_secs_f64() / percentile(&assess_times, 0.5).as_secs_f64()
     );
     Ok(Outcome::Ok)
 }

@@ -21,6 +21,7 @@ use flowgate_core::register::{Record, RecordKind, Register};
 use flowgate_core::workflow::{self, ActionName, SharingRequest};
 use flowgate_store::{ChangeContext, RequestFilter};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -58,9 +59,41 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Problems are sent as `application/problem+json` (RFC 9457): say so wherever a response's body
+/// is a [`Problem`], rather than on each of the handlers' many error responses.
+struct ProblemContentType;
+
+impl utoipa::Modify for ProblemContentType {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        let is_problem = |c: &utoipa::openapi::Content| matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"));
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for resp in op.responses.responses.values_mut() {
+                    if let RefOr::T(r) = resp
+                        && let Some(c) = r.content.get("application/json")
+                        && is_problem(c)
+                        && let Some(c) = r.content.shift_remove("application/json")
+                    {
+                        r.content.insert("application/problem+json".into(), c);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The API's routes and their OpenAPI document.
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(me))
@@ -84,7 +117,10 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(complete))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes: `modifiers(...)` run before they are added.
+    utoipa::Modify::modify(&ProblemContentType, &mut doc);
+    (router, doc)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,6 +180,32 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+    }
+}
+
+/// Query parameters, with a problem naming the parameter when one does not parse.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(e) => {
+                let message = e.body_text();
+                // serde_urlencoded says `limit: invalid digit found in string`.
+                let field = message
+                    .rsplit("deserialize query string: ")
+                    .next()
+                    .and_then(|m| m.split(':').next())
+                    .filter(|f| !f.contains(' '))
+                    .unwrap_or("query")
+                    .to_owned();
+                Err(ApiError::invalid(&field, message))
+            }
+        }
     }
 }
 
@@ -293,11 +355,11 @@ pub struct SystemQuery {
 
 /// The systems in the register, by id.
 #[utoipa::path(get, path = "/api/v1/systems", tag = "register", params(SystemQuery),
-    responses((status = 200, body = SystemPage), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = SystemPage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn list_systems(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(q): Query<SystemQuery>,
+    Params(q): Params<SystemQuery>,
 ) -> Result<Json<SystemPage>, ApiError> {
     authorise(
         &state,
@@ -469,11 +531,11 @@ async fn write_records(
 
 /// The data items, each with its authoritative system (1.3.4).
 #[utoipa::path(get, path = "/api/v1/data-items", tag = "register", params(Paging),
-    responses((status = 200, body = Vec<DataItemView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<DataItemView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn list_data_items(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Json<Vec<DataItemView>>, ApiError> {
     authorise(
         &state,
@@ -497,11 +559,11 @@ async fn list_data_items(
 
 /// The people in the register.
 #[utoipa::path(get, path = "/api/v1/people", tag = "people", params(Paging),
-    responses((status = 200, body = Vec<PersonView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<PersonView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn list_people(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(paging): Query<Paging>,
+    Params(paging): Params<Paging>,
 ) -> Result<Json<Vec<PersonView>>, ApiError> {
     authorise(
         &state,
@@ -643,7 +705,7 @@ pub struct RequestQuery {
 async fn list_requests(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(q): Query<RequestQuery>,
+    Params(q): Params<RequestQuery>,
 ) -> Result<Json<RequestPage>, ApiError> {
     authorise(&state, &who, RegisterAction::ListRequests, "list requests").await?;
     let paging = Paging {
@@ -696,16 +758,16 @@ fn allowed_actions(
     r: &SharingRequest,
 ) -> Result<Vec<String>, ApiError> {
     let now = Utc::now();
+    let names: Vec<ActionName> = ActionName::ALL
+        .iter()
+        .copied()
+        .filter(|n| !matches!(n, ActionName::Raise | ActionName::Reassess))
+        .collect();
+    let steps: Vec<RequestAction> = names.iter().map(|n| RequestAction::Step(*n)).collect();
+    let decisions = state.authz.decide_request_each(reg, who, &steps, r)?;
     let mut out = Vec::new();
-    for name in ActionName::ALL.iter().copied() {
-        if matches!(name, ActionName::Raise | ActionName::Reassess) {
-            continue;
-        }
-        if !state
-            .authz
-            .decide_request(reg, who, RequestAction::Step(name), r)?
-            .allowed
-        {
+    for (name, d) in names.into_iter().zip(decisions) {
+        if !d.allowed {
             continue;
         }
         let probe = match name {
