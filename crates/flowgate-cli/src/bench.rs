@@ -24,6 +24,19 @@ pub enum BenchCommand {
     /// the entities built from the register each time, as the API does), beside an assessment of
     /// the same request from the index in the same run.
     Authz(AuthzOptions),
+    /// The database's raw rate of single-row inserts, each its own durable commit, from many
+    /// connections at once: the baseline for requests raised per second through the API.
+    Insert(InsertOptions),
+}
+
+#[derive(Debug, Args)]
+pub struct InsertOptions {
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// How long to insert for.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +67,7 @@ pub async fn run(store: &Store, cmd: &BenchCommand) -> anyhow::Result<Outcome> {
     match cmd {
         BenchCommand::Check(o) => check(store, o).await,
         BenchCommand::Authz(o) => authz(store, o).await,
+        BenchCommand::Insert(o) => insert(store, o).await,
     }
 }
 
@@ -319,6 +333,52 @@ async fn authz(store: &Store, o: &AuthzOptions) -> anyhow::Result<Outcome> {
     println!(
         "ratio: a decision costs {:.1}x an assessment at p50",
         percentile(&decide_times, 0.5).as_secs_f64() / percentile(&assess_times, 0.5).as_secs_f64()
+    );
+    Ok(Outcome::Ok)
+}
+
+/// Single-row inserts into a scratch table, each committed on its own, on the store's own pool
+/// (so with the same connection settings and durability as every other write).
+async fn insert(store: &Store, o: &InsertOptions) -> anyhow::Result<Outcome> {
+    let pool = store.pool().clone();
+    sqlx::query("DROP TABLE IF EXISTS flowgate_bench_insert")
+        .execute(&pool)
+        .await?;
+    sqlx::query("CREATE TABLE flowgate_bench_insert (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let body = "x".repeat(600); // about the size of a request's row
+    let mut tasks = Vec::new();
+    for c in 0..o.connections.max(1) {
+        let (pool, body) = (pool.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n: i64 = 0;
+            while Instant::now() < deadline {
+                sqlx::query("INSERT INTO flowgate_bench_insert (id, body) VALUES ($1, $2)")
+                    .bind(c as i64 * 1_000_000_000 + n)
+                    .bind(&body)
+                    .execute(&pool)
+                    .await?;
+                n += 1;
+            }
+            Ok::<i64, sqlx::Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    sqlx::query("DROP TABLE flowgate_bench_insert")
+        .execute(&pool)
+        .await?;
+    println!(
+        "raw single-row inserts ({:?}), {} connections, {} s: {} rows, {:.0} rows/s",
+        store.backend(),
+        o.connections,
+        o.seconds,
+        total,
+        total as f64 / o.seconds as f64
     );
     Ok(Outcome::Ok)
 }

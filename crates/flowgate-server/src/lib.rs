@@ -30,6 +30,8 @@ pub struct AppState {
     pub store: Store,
     pub register: Arc<RwLock<Register>>,
     pub authz: Arc<Authz>,
+    /// Tokens recently checked against the store (see [`api::TokenCache`]).
+    pub tokens: Arc<api::TokenCache>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             store,
             register: Arc::new(RwLock::new(register)),
             authz: Arc::new(authz),
+            tokens: Default::default(),
         })
     }
 }

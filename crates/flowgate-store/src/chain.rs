@@ -40,8 +40,15 @@ impl Chain {
         })
     }
 
-    /// Adds an event; it is written at the next `flush` or at `close`.
-    pub(crate) fn push(&mut self, at: DateTime<Utc>, actor: &str, kind: &str, payload: Value) {
+    /// Adds an event, returning its sequence number; it is written at the next `flush` or at
+    /// `close`.
+    pub(crate) fn push(
+        &mut self,
+        at: DateTime<Utc>,
+        actor: &str,
+        kind: &str,
+        payload: Value,
+    ) -> i64 {
         self.seq += 1;
         self.pending.push(Event {
             seq: self.seq,
@@ -50,6 +57,7 @@ impl Chain {
             kind: kind.to_owned(),
             payload,
         });
+        self.seq
     }
 
     /// Writes the pending events.

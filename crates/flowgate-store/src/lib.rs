@@ -190,6 +190,14 @@ pub struct Store {
     backend: Backend,
     /// The SQLite database file, for the fast read of a large register (`sqlite_fast`).
     sqlite_file: Option<std::path::PathBuf>,
+    /// SQLite has one writer at a time, and a second one waits in its busy handler, which sleeps
+    /// (up to 100 ms a time) rather than queueing: under load most of a write's time went there.
+    /// Writers of this process take their turn here instead, in order. (PostgreSQL queues on the
+    /// audit head's row lock, which wakes the next writer at once.)
+    writers: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Raised requests, on their way to the group commit (`requests::raise_writer`). The
+    /// writer's own copy of the store has none, so it stops when the last other copy is gone.
+    raises: Option<tokio::sync::mpsc::UnboundedSender<requests::RaiseJob>>,
 }
 
 impl Backend {
@@ -257,11 +265,38 @@ impl Store {
                 .filter(|p| p.exists()),
             Backend::Postgres => None,
         };
-        Ok(Store {
+        let mut store = Store {
             pool,
             backend,
             sqlite_file,
-        })
+            writers: Default::default(),
+            raises: None,
+        };
+        let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(requests::raise_writer(store.clone(), jobs));
+        store.raises = Some(queue);
+        Ok(store)
+    }
+
+    /// Begins a writing transaction with the audit chain's head taken: this process's turn to
+    /// write (SQLite), the transaction, and the chain to append to.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<
+        (
+            Option<tokio::sync::OwnedMutexGuard<()>>,
+            sqlx::Transaction<'static, sqlx::Any>,
+            Chain,
+        ),
+        StoreError,
+    > {
+        let turn = match self.backend {
+            Backend::Sqlite => Some(self.writers.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        let chain = Chain::lock(&mut tx).await?;
+        Ok((turn, tx, chain))
     }
 
     pub fn backend(&self) -> Backend {
@@ -339,8 +374,7 @@ impl Store {
             .collect();
         staged.sort_by_key(|(r, _)| r.kind());
 
-        let mut tx = self.pool.begin().await?;
-        let mut chain = Chain::lock(&mut tx).await?;
+        let (_turn, mut tx, mut chain) = self.begin_write().await?;
         let mut written = 0u64;
         for chunk in staged.chunk_by(|a, b| a.0.kind() == b.0.kind()) {
             for part in chunk.chunks(self.backend.rows_per_statement()) {

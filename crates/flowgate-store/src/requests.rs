@@ -10,7 +10,6 @@ use flowgate_core::workflow::{Refusal, RequestId, SharingRequest, State, Transit
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 
-use crate::chain::Chain;
 use crate::{Store, StoreError, audit, sql};
 
 /// Why a step on a request did not happen.
@@ -134,27 +133,96 @@ async fn write(
     Ok(done.rows_affected())
 }
 
+/// Inserts raised requests and their history index, `rows[i]` being the number and the audit
+/// event of `requests[i]`.
+async fn insert_raised(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(i64, i64)],
+    requests: &[SharingRequest],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO requests (id, number, requester, source, target, state, version, raised_at, updated_at, body) VALUES {}",
+        sql::placeholders(rows.len(), 10)
+    );
+    let mut q = sqlx::query(&sql);
+    for ((number, _), r) in rows.iter().zip(requests) {
+        let body = serde_json::to_string(r).map_err(|e| StoreError::Refused {
+            kind: "request",
+            id: r.id.to_string(),
+            message: e.to_string(),
+        })?;
+        q = q
+            .bind(r.id.to_string())
+            .bind(*number)
+            .bind(r.ask.requester.to_string())
+            .bind(r.ask.source.to_string())
+            .bind(r.ask.target.to_string())
+            .bind(r.state.as_str())
+            .bind(r.version)
+            .bind(audit::format_time(&r.raised_at))
+            .bind(audit::format_time(&r.updated_at))
+            .bind(body);
+    }
+    q.execute(&mut **tx).await?;
+    let sql = format!(
+        "INSERT INTO request_events (request_id, seq) VALUES {}",
+        sql::placeholders(rows.len(), 2)
+    );
+    let mut q = sqlx::query(&sql);
+    for ((_, seq), r) in rows.iter().zip(requests) {
+        q = q.bind(r.id.to_string()).bind(*seq);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn index_event(
+    tx: &mut Transaction<'static, Any>,
+    r: &SharingRequest,
+    seq: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO request_events (request_id, seq) VALUES ($1, $2)")
+        .bind(r.id.to_string())
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Raises a request: `make` is given the next id and returns the workflow's transition.
+    ///
+    /// Raises that arrive together are written together (group commit): one transaction, one
+    /// turn at the audit head and one durable commit for all of them, each still its own row and
+    /// its own audit event. The chain is a sequence, so writes take turns; sharing the turn is
+    /// what lets many people raise requests at once.
     pub async fn raise_request(
         &self,
         actor: &str,
         now: DateTime<Utc>,
-        make: impl FnOnce(RequestId) -> Result<Transition, Refusal>,
+        make: impl FnOnce(RequestId) -> Result<Transition, Refusal> + Send + 'static,
     ) -> Result<SharingRequest, WorkflowError> {
-        let mut tx = self.pool.begin().await?;
-        // The head first: writers are serialised, so the next number is free.
-        let mut chain = Chain::lock(&mut tx).await?;
-        let number: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM requests")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-        let t = make(RequestId::from_number(number))?;
-        write(&mut tx, &t.request, Some(number), None).await?;
-        chain.push(now, actor, &event_kind(&t), event_payload(&t));
-        chain.close(&mut tx).await?;
-        tx.commit().await?;
-        Ok(t.request)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = RaiseJob {
+            actor: actor.to_owned(),
+            now,
+            make: Box::new(make),
+            reply,
+        };
+        let Some(queue) = &self.raises else {
+            return Err(WorkflowError::Store(StoreError::Refused {
+                kind: "request",
+                id: String::new(),
+                message: "this store does not take requests".into(),
+            }));
+        };
+        if queue.send(job).is_err() {
+            return Err(stopped());
+        }
+        answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Takes a step on a request. `step` decides it from the request as stored now and the
@@ -170,8 +238,7 @@ impl Store {
         now: DateTime<Utc>,
         step: impl FnOnce(&SharingRequest, &Register) -> Result<Transition, Refusal>,
     ) -> Result<Transition, WorkflowError> {
-        let mut tx = self.pool.begin().await?;
-        let mut chain = Chain::lock(&mut tx).await?;
+        let (_turn, mut tx, mut chain) = self.begin_write().await?;
         let row = sqlx::query("SELECT id, version, body FROM requests WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -208,7 +275,8 @@ impl Store {
             sql::upsert(&mut tx, &[(record.clone(), false)], 1).await?;
             chain.push(now, actor, audit::put_kind(record.kind()), record.to_json());
         }
-        chain.push(now, actor, &event_kind(&t), event_payload(&t));
+        let seq = chain.push(now, actor, &event_kind(&t), event_payload(&t));
+        index_event(&mut tx, &t.request, seq).await?;
         chain.close(&mut tx).await?;
         tx.commit().await?;
         if let Some(flow) = &t.flow {
@@ -290,22 +358,13 @@ impl Store {
 
     /// The history of a request: its audit events, oldest first.
     pub async fn request_history(&self, id: &str) -> Result<Vec<audit::StoredEvent>, StoreError> {
-        // The request's id sits in the payload, which is canonical JSON, so a LIKE on the exact
-        // `"id":"req-7"` text finds its events without a second index.
         let rows = sqlx::query(
-            "SELECT seq, at, actor, kind, payload, prev_hash, hash FROM audit_events WHERE kind LIKE 'request.%' AND payload LIKE $1 ORDER BY seq",
+            "SELECT e.seq, e.at, e.actor, e.kind, e.payload, e.prev_hash, e.hash FROM request_events r JOIN audit_events e ON e.seq = r.seq WHERE r.request_id = $1 ORDER BY e.seq",
         )
-        .bind(format!("%\"id\":\"{id}\"%"))
+        .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(crate::decode::event)
-            .filter(|e| {
-                e.as_ref()
-                    .map(|e| e.event.payload["request"]["id"] == id)
-                    .unwrap_or(true)
-            })
-            .collect()
+        rows.iter().map(crate::decode::event).collect()
     }
 
     /// Requests waiting for review on `system` (2.2), oldest first: those a change to the system
@@ -323,5 +382,102 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
             .collect()
+    }
+}
+
+fn stopped() -> WorkflowError {
+    WorkflowError::Store(StoreError::Refused {
+        kind: "request",
+        id: String::new(),
+        message: "the request writer has stopped".into(),
+    })
+}
+
+/// A raise waiting for the group commit.
+pub(crate) struct RaiseJob {
+    actor: String,
+    now: DateTime<Utc>,
+    #[allow(clippy::type_complexity)]
+    make: Box<dyn FnOnce(RequestId) -> Result<Transition, Refusal> + Send>,
+    reply: tokio::sync::oneshot::Sender<Result<SharingRequest, WorkflowError>>,
+}
+
+/// The most raises one transaction carries.
+const GROUP: usize = 64;
+
+/// Writes raises as they come, each time taking every raise waiting (up to [`GROUP`]).
+pub(crate) async fn raise_writer(
+    store: Store,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<RaiseJob>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP {
+            match queue.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        match write_raises(&store, jobs).await {
+            Ok(()) => {}
+            Err((replies, e)) => {
+                let message = e.to_string();
+                for r in replies {
+                    let _ = r.send(Err(WorkflowError::Store(StoreError::Refused {
+                        kind: "request",
+                        id: String::new(),
+                        message: message.clone(),
+                    })));
+                }
+            }
+        }
+    }
+}
+
+type Replies = Vec<tokio::sync::oneshot::Sender<Result<SharingRequest, WorkflowError>>>;
+
+/// One transaction for a group of raises. A raise the workflow refuses is answered at once and
+/// writes nothing; if the transaction fails, every other raise of the group gets the error.
+async fn write_raises(store: &Store, jobs: Vec<RaiseJob>) -> Result<(), (Replies, StoreError)> {
+    let mut replies: Replies = Vec::new();
+    let mut written = Vec::new();
+    let result: Result<(), StoreError> = async {
+        let (_turn, mut tx, mut chain) = store.begin_write().await?;
+        let mut number: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) AS n FROM requests")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let mut rows = Vec::new();
+        for job in jobs {
+            let t = match (job.make)(RequestId::from_number(number + 1)) {
+                Ok(t) => t,
+                Err(refusal) => {
+                    let _ = job.reply.send(Err(refusal.into()));
+                    continue;
+                }
+            };
+            number += 1;
+            replies.push(job.reply);
+            let seq = chain.push(job.now, &job.actor, &event_kind(&t), event_payload(&t));
+            rows.push((number, seq));
+            written.push(t.request);
+        }
+        // One statement per table for the whole group: a round trip each, not one per raise.
+        for part in rows.chunks(GROUP).zip(written.chunks(GROUP)) {
+            insert_raised(&mut tx, part.0, part.1).await?;
+        }
+        chain.close(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            for (reply, r) in replies.into_iter().zip(written) {
+                let _ = reply.send(Ok(r));
+            }
+            Ok(())
+        }
+        Err(e) => Err((replies, e)),
     }
 }

@@ -31,7 +31,7 @@ fn bind_all<'q>(
 }
 
 /// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `cols` values.
-fn placeholders(rows: usize, cols: usize) -> String {
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {

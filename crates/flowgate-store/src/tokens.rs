@@ -10,7 +10,6 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::chain::Chain;
 use crate::{Store, StoreError, audit, parse_time};
 
 /// A token as an administrator sees it: never its secret.
@@ -86,8 +85,7 @@ impl Store {
     ) -> Result<(String, TokenInfo), StoreError> {
         let id = random_hex(8)?;
         let secret = random_hex(32)?;
-        let mut tx = self.pool.begin().await?;
-        let mut chain = Chain::lock(&mut tx).await?;
+        let (_turn, mut tx, mut chain) = self.begin_write().await?;
         let known = sqlx::query("SELECT email FROM people WHERE email = $1")
             .bind(person.to_string())
             .fetch_optional(&mut *tx)
@@ -146,8 +144,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut chain = Chain::lock(&mut tx).await?;
+        let (_turn, mut tx, mut chain) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )

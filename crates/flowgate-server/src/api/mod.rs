@@ -126,6 +126,42 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
 // ---------------------------------------------------------------------------------------------
 // Extractors
 
+/// Tokens checked against the store in the last few seconds, so that a client making many calls
+/// costs one lookup, not one per call. A revocation through this server takes effect at once (the
+/// cache is cleared); through another instance, within [`TokenCache::TTL`].
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (Email, std::time::Instant)>>,
+}
+
+impl TokenCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+    /// More entries than this and the cache starts afresh: it is a convenience, not a store.
+    const MAX: usize = 10_000;
+
+    fn get(&self, token: &str) -> Option<Email> {
+        let seen = self.seen.lock().ok()?;
+        seen.get(token)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(who, _)| who.clone())
+    }
+
+    fn put(&self, token: &str, who: &Email) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= Self::MAX {
+                seen.clear();
+            }
+            seen.insert(token.to_owned(), (who.clone(), std::time::Instant::now()));
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.clear();
+        }
+    }
+}
+
 /// The person a valid bearer token stands for.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Email);
@@ -146,12 +182,18 @@ impl FromRequestParts<AppState> for Caller {
                     .into(),
             ));
         };
+        if let Some(who) = state.tokens.get(token) {
+            return Ok(Caller(who));
+        }
         match state
             .store
             .authenticate(token, Utc::now().date_naive())
             .await?
         {
-            Some(who) => Ok(Caller(who)),
+            Some(who) => {
+                state.tokens.put(token, &who);
+                Ok(Caller(who))
+            }
             None => Err(ApiError::Unauthorized(
                 "the token is not valid: unknown, revoked or expired".into(),
             )),
@@ -666,8 +708,9 @@ async fn raise(
     let now = Utc::now();
     let raised = state
         .store
-        .raise_request(who.as_str(), now, |id| {
-            workflow::raise(id, ask, ticket, &who, now)
+        .raise_request(who.as_str(), now, {
+            let who = who.clone();
+            move |id| workflow::raise(id, ask, ticket, &who, now)
         })
         .await?;
     let mut response = (StatusCode::CREATED, Json(RequestView::from(&raised))).into_response();
@@ -1056,11 +1099,12 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     authorise(&state, &who, RegisterAction::ManageTokens, "manage tokens").await?;
-    if state
+    let revoked = state
         .store
         .revoke_token(&id, who.as_str(), Utc::now())
-        .await?
-    {
+        .await?;
+    state.tokens.clear();
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no live token with id '{id}'")))

@@ -269,3 +269,147 @@ pub async fn events_are_listed_in_order_from_a_sequence_number(backend: Backend)
     assert_eq!(events[1].prev_hash, events[0].hash);
     finish(db, store).await;
 }
+
+fn ask(requester: &str) -> flowgate_core::policy::Request {
+    flowgate_core::policy::Request::from_json(&serde_json::json!({
+        "requester": requester, "justification": "j", "source": "sits", "target": "moodle",
+        "data_items": ["student-core"], "intended_use": "u"
+    }))
+    .expect("request")
+}
+
+/// Raises arriving together share one transaction (group commit): each still gets its own
+/// number, row and audit event, and the chain verifies.
+pub async fn requests_raised_at_once_get_one_number_each_and_their_own_events(backend: Backend) {
+    let (db, store, _) = seeded(backend).await;
+    let who = flowgate_core::Email::parse("a.person@uni.example").expect("email");
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let (store, who) = (store.clone(), who.clone());
+        tasks.push(tokio::spawn(async move {
+            let now = Utc::now();
+            let actor = who.to_string();
+            store
+                .raise_request(&actor, now, move |id| {
+                    flowgate_core::workflow::raise(id, ask(who.as_str()), None, &who, now)
+                })
+                .await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.expect("task").expect("raised");
+        ids.insert(r.id.to_string());
+    }
+    let want: std::collections::BTreeSet<String> = (1..=40).map(|n| format!("req-{n}")).collect();
+    assert_eq!(ids, want);
+    for id in &ids {
+        let history = store.request_history(id).await.expect("history");
+        assert_eq!(history.len(), 1, "{id}");
+        assert_eq!(history[0].event.kind, "request.raise");
+        assert_eq!(
+            history[0].event.payload["request"]["id"],
+            serde_json::json!(id)
+        );
+    }
+    // A refused raise writes nothing and does not spoil the group it arrived with.
+    let other = flowgate_core::Email::parse("someone.else@uni.example").expect("email");
+    let actor = other.to_string();
+    let e = store
+        .raise_request(&actor, Utc::now(), move |id| {
+            flowgate_core::workflow::raise(
+                id,
+                ask("a.person@uni.example"),
+                None,
+                &other,
+                Utc::now(),
+            )
+        })
+        .await
+        .expect_err("raised on behalf of another");
+    assert!(e.to_string().contains("raised by its requester"), "{e}");
+    let (list, total) = store
+        .requests(&flowgate_store::RequestFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!((list.len(), total), (40, 40));
+    let v = store.verify().await.expect("verify");
+    assert!(v.failure.is_none(), "{:?}", v.failure);
+    finish(db, store).await;
+}
+
+pub async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
+    let (db, store, _) = seeded(backend).await;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    let who = flowgate_core::Email::parse("iao@uni.example").expect("email");
+    let (token, info) = store
+        .create_token(&who, Some(today), "admin@uni.example", Utc::now())
+        .await
+        .expect("create");
+    assert!(token.starts_with("fgt_"));
+    assert_eq!(
+        store.authenticate(&token, today).await.expect("auth"),
+        Some(who.clone())
+    );
+    let tomorrow = today.succ_opt().expect("date");
+    assert_eq!(
+        store.authenticate(&token, tomorrow).await.expect("auth"),
+        None,
+        "expired"
+    );
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('0') { '1' } else { '0' });
+    assert_eq!(
+        store.authenticate(&forged, today).await.expect("auth"),
+        None,
+        "wrong secret"
+    );
+    assert_eq!(
+        store
+            .authenticate("Bearer nonsense", today)
+            .await
+            .expect("auth"),
+        None
+    );
+    assert!(
+        store
+            .revoke_token(&info.id, "admin@uni.example", Utc::now())
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        store.authenticate(&token, today).await.expect("auth"),
+        None,
+        "revoked"
+    );
+    assert!(
+        !store
+            .revoke_token(&info.id, "admin@uni.example", Utc::now())
+            .await
+            .expect("again")
+    );
+    // Unknown people get no token, and nothing is written.
+    let nobody = flowgate_core::Email::parse("nobody@uni.example").expect("email");
+    assert!(
+        store
+            .create_token(&nobody, None, "admin@uni.example", Utc::now())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.tokens().await.expect("list").len(), 1);
+    let v = store.verify().await.expect("verify");
+    assert!(v.failure.is_none(), "{:?}", v.failure);
+    // The secret is not in the audit log.
+    let events = store.events(0, 1000).await.expect("events");
+    let secret = token.rsplit('_').next().expect("secret");
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.event.payload.to_string().contains(secret))
+    );
+    finish(db, store).await;
+}

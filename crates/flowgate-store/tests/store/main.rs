@@ -40,4 +40,6 @@ contract!(
     concurrent_writers_each_append_and_the_chain_holds,
     a_change_larger_than_one_statement_is_written_whole,
     events_are_listed_in_order_from_a_sequence_number,
+    requests_raised_at_once_get_one_number_each_and_their_own_events,
+    tokens_authenticate_until_revoked_or_expired,
 );
