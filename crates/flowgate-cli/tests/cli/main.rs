@@ -101,7 +101,94 @@ on_both!(
     generate_writes_the_size_asked_for_and_it_imports,
     check_decides_with_its_exit_codes_and_explains_why,
     lint_reports_the_demo_registers_legacy_debt,
+    tokens_are_created_once_listed_and_revoked,
 );
+
+async fn tokens_are_created_once_listed_and_revoked(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let created = ok(env.run(&["tokens", "create", "--person", "Registrar@uni.example"]));
+    let token = created.stdout.trim().to_owned();
+    assert!(
+        token.starts_with("fgt_") && token.len() == 4 + 16 + 1 + 64,
+        "{token}"
+    );
+    assert!(
+        created.stderr.contains("shown only this once"),
+        "{}",
+        created.stderr
+    );
+    let listed = ok(env.run(&["tokens", "list", "--format", "json"]));
+    assert!(
+        listed.stdout.contains("registrar@uni.example"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        !listed.stdout.contains(&token[21..]),
+        "the secret is never listed"
+    );
+    let id = &token[4..20];
+    let revoked = ok(env.run(&["tokens", "revoke", id]));
+    assert!(revoked.stdout.contains(id));
+    let again = env.run(&["tokens", "revoke", id]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    let unknown = env.run(&["tokens", "create", "--person", "nobody@uni.example"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("nobody@uni.example"),
+        "{}",
+        unknown.stderr
+    );
+    let past = env.run(&[
+        "tokens",
+        "create",
+        "--person",
+        "registrar@uni.example",
+        "--expires",
+        "2001-01-01",
+    ]);
+    assert_eq!(past.code, 2);
+    assert!(past.stderr.contains("--expires"), "{}", past.stderr);
+    env.finish().await;
+}
+
+#[test]
+fn policy_validate_accepts_the_shipped_policy_and_names_what_is_wrong_in_another() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/flowgate.cedar");
+    let (code, out, _) = run(&["policy", "validate", shipped]);
+    assert_eq!(code, 0);
+    assert!(out.contains("valid — 10 policies"), "{out}");
+    let bad = dir.path().join("mine.cedar");
+    std::fs::write(
+        &bad,
+        "permit(principal, action == Flowgate::Action::\"approve\", resource) when { resource.colour == \"red\" };",
+    )
+    .expect("write");
+    let (code, _, err) = run(&["policy", "validate", bad.to_str().expect("path")]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("mine.cedar") && err.contains("colour"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("flowgate.db").exists(),
+        "validating opens no database"
+    );
+}
 
 async fn demo_loads_once_and_verifies(backend: Backend) {
     let env = Env::new(backend).await;

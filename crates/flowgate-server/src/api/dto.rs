@@ -260,7 +260,7 @@ pub struct SystemWritten {
 }
 
 /// A data item with its authoritative system (1.3.4).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DataItemView {
     pub id: String,
     pub name: String,

@@ -37,6 +37,8 @@ pub enum ApiError {
     NotFound(String),
     /// The body is not JSON at all.
     BadRequest(String),
+    /// The body is over the limit.
+    TooLarge(String),
     /// The body is JSON, but fields are missing or wrong.
     Invalid(String, Vec<FieldError>),
     /// The workflow refuses the step in the request's current state.
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
@@ -90,6 +93,7 @@ impl IntoResponse for ApiError {
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)
             | ApiError::BadRequest(d)
+            | ApiError::TooLarge(d)
             | ApiError::Conflict(d)
             | ApiError::PreconditionFailed(d) => (d, Vec::new()),
         };

@@ -101,6 +101,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_systems))
         .routes(routes!(get_system, put_system))
         .routes(routes!(list_data_items))
+        .routes(routes!(put_data_item))
         .routes(routes!(list_people))
         .routes(routes!(put_person))
         .routes(routes!(assess))
@@ -211,7 +212,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BadRequest(format!("the body is larger than {MAX_BODY} bytes"))
+                ApiError::TooLarge(format!("the body is larger than {MAX_BODY} bytes"))
             } else {
                 ApiError::BadRequest(format!("the body could not be read: {e}"))
             }
@@ -569,6 +570,33 @@ async fn write_records(
         "unchanged"
     }
     .into())
+}
+
+/// Adds or changes a data item — its classification, or its authoritative system (1.3.4).
+#[utoipa::path(put, path = "/api/v1/data-items/{id}", tag = "register",
+    params(("id" = String, Path, description = "the data item's id")),
+    request_body = DataItemView,
+    responses((status = 200, body = DataItemView), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn put_data_item(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<DataItemView>, ApiError> {
+    authorise(
+        &state,
+        &who,
+        RegisterAction::WriteRegister,
+        "change the register",
+    )
+    .await?;
+    let record = parse_record(RecordKind::DataItem, &id, "id", body)?;
+    write_records(&state, &who, vec![record]).await?;
+    let reg = state.register.read().await;
+    reg.data_item(&id)
+        .map(|d| Json(DataItemView::from(d)))
+        .ok_or_else(|| ApiError::Internal(format!("data item '{id}' vanished after writing")))
 }
 
 /// The data items, each with its authoritative system (1.3.4).
