@@ -27,6 +27,24 @@ pub enum BenchCommand {
     /// The database's raw rate of single-row inserts, each its own durable commit, from many
     /// connections at once: the baseline for requests raised per second through the API.
     Insert(InsertOptions),
+    /// Impact analysis (who is downstream of a system) from the index, beside the same question
+    /// asked of the database as a recursive SQL query, in the same run.
+    Impact(ImpactOptions),
+}
+
+#[derive(Debug, Args)]
+pub struct ImpactOptions {
+    /// Systems whose impact is timed against the index.
+    #[arg(long, default_value_t = 1_000)]
+    systems: usize,
+    /// Systems whose impact is timed by the recursive SQL query (it is slow).
+    #[arg(long, default_value_t = 10)]
+    sql_systems: usize,
+    /// The depth both follow to (the SQL query needs a bound to stop on cycles).
+    #[arg(long, default_value_t = 3)]
+    depth: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +86,7 @@ pub async fn run(store: &Store, cmd: &BenchCommand) -> anyhow::Result<Outcome> {
         BenchCommand::Check(o) => check(store, o).await,
         BenchCommand::Authz(o) => authz(store, o).await,
         BenchCommand::Insert(o) => insert(store, o).await,
+        BenchCommand::Impact(o) => impact(store, o).await,
     }
 }
 
@@ -379,6 +398,101 @@ async fn insert(store: &Store, o: &InsertOptions) -> anyhow::Result<Outcome> {
         o.seconds,
         total,
         total as f64 / o.seconds as f64
+    );
+    Ok(Outcome::Ok)
+}
+
+/// Each system's least depth downstream of `start`, by a recursive query: how a database-backed
+/// catalogue answers lineage.
+async fn impact_by_sql(
+    store: &Store,
+    start: &str,
+    depth: u32,
+) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE reach(system, depth) AS ( \
+           SELECT CAST($1 AS TEXT), CAST(0 AS BIGINT) \
+           UNION \
+           SELECT f.target, r.depth + 1 FROM reach r JOIN flows f ON f.source = r.system \
+           WHERE f.status = 'active' AND r.depth < $2) \
+         SELECT system, MIN(depth) AS depth FROM reach WHERE system <> $1 GROUP BY system",
+    )
+    .bind(start)
+    .bind(i64::from(depth))
+    .fetch_all(store.pool())
+    .await?;
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("system")?,
+                r.try_get::<i64, _>("depth")?,
+            ))
+        })
+        .collect()
+}
+
+async fn impact(store: &Store, o: &ImpactOptions) -> anyhow::Result<Outcome> {
+    use flowgate_core::impact::{self, ImpactOptions as Walk};
+    println!(
+        "flowgate bench impact ({:?} store), to depth {}",
+        store.backend(),
+        o.depth
+    );
+    let register = store.load_register().await?;
+    let systems = register.systems();
+    anyhow::ensure!(!systems.is_empty(), "the register has no systems");
+    let mut rng = SmallRng::seed_from_u64(o.seed);
+    let sample: Vec<&str> = (0..o.systems.max(1))
+        .map(|_| systems[rng.random_range(0..systems.len())].id.as_str())
+        .collect();
+    let walk = Walk {
+        data_items: Vec::new(),
+        max_depth: Some(o.depth),
+    };
+    let mut sizes = 0usize;
+    let (times, _) = timed(&sample, |s| {
+        let n = impact::downstream(&register, s, &walk).map_or(0, |a| a.len());
+        sizes += n;
+        n > 0
+    });
+    println!(
+        "impact (index), {} systems: p50 {}, p99 {}, max {} (on average {:.0} systems affected)",
+        times.len(),
+        micros(percentile(&times, 0.5)),
+        micros(percentile(&times, 0.99)),
+        micros(times[times.len() - 1]),
+        sizes as f64 / times.len() as f64
+    );
+    let mut sql_times = Vec::new();
+    for s in sample.iter().take(o.sql_systems) {
+        let t = Instant::now();
+        let by_sql = impact_by_sql(store, s, o.depth).await?;
+        sql_times.push(t.elapsed());
+        let by_index: std::collections::BTreeMap<String, i64> =
+            impact::downstream(&register, s, &walk)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.system.id.to_string(), i64::from(a.depth)))
+                .collect();
+        anyhow::ensure!(
+            by_sql == by_index,
+            "the recursive query disagrees with the index on {s}"
+        );
+    }
+    sql_times.sort();
+    if sql_times.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    println!(
+        "impact (recursive SQL), {} systems: p50 {}, max {} (every answer identical to the index's)",
+        sql_times.len(),
+        micros(percentile(&sql_times, 0.5)),
+        micros(sql_times[sql_times.len() - 1])
+    );
+    println!(
+        "ratio: the index is {:.0}x faster at p50 than the recursive query",
+        percentile(&sql_times, 0.5).as_secs_f64() / percentile(&times, 0.5).as_secs_f64()
     );
     Ok(Outcome::Ok)
 }

@@ -8,6 +8,7 @@ mod check;
 mod demo;
 mod edit;
 mod generate;
+mod impact;
 mod import;
 mod output;
 mod tokens;
@@ -102,6 +103,19 @@ enum Command {
     Lint {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = output::Format::Text)]
+        format: output::Format,
+    },
+    /// Which systems depend on SYSTEM, directly or through others, and who owns them: who must
+    /// be told before it changes (2.4, 2.5). Exit 2 for an unknown system.
+    Impact {
+        system: String,
+        /// Only follow first-hop flows carrying this data item (repeat for several).
+        #[arg(long = "data-item")]
+        data_items: Vec<String>,
+        /// Stop at this depth (1: direct dependants only).
+        #[arg(long)]
+        depth: Option<u32>,
         #[arg(long, value_enum, default_value_t = output::Format::Text)]
         format: output::Format,
     },
@@ -295,6 +309,12 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             serve(store.clone(), listen, policy.as_deref()).await?
         }
         Command::Tokens(cmd) => tokens::run(&store, &actor, &cmd).await?,
+        Command::Impact {
+            system,
+            data_items,
+            depth,
+            format,
+        } => impact::run(&store, &system, &data_items, depth, format).await?,
         Command::Policy(_) => Outcome::Ok,
     };
     store.close().await;

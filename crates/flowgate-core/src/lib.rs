@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod ids;
+pub mod impact;
 pub mod policy;
 pub mod register;
 pub mod workflow;

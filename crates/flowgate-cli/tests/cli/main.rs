@@ -102,7 +102,73 @@ on_both!(
     check_decides_with_its_exit_codes_and_explains_why,
     lint_reports_the_demo_registers_legacy_debt,
     tokens_are_created_once_listed_and_revoked,
+    impact_lists_every_system_downstream_with_its_owners,
 );
+
+async fn impact_lists_every_system_downstream_with_its_owners(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let json = ok(env.run(&["impact", "sits", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(v["system"], "sits");
+    let affected = v["affected"].as_array().expect("affected");
+    let find = |id: &str| affected.iter().find(|a| a["system"] == id).cloned();
+    let dw = find("dw").expect("dw depends on sits");
+    assert_eq!(dw["depth"], 1);
+    assert_eq!(dw["owner"], "bi.manager@uni.example");
+    assert_eq!(
+        dw["administrators"],
+        serde_json::json!(["bi.dev@uni.example"])
+    );
+    assert_eq!(find("powerbi").expect("through dw")["depth"], 2);
+    assert!(
+        find("sits").is_none(),
+        "the changed system is never in the result"
+    );
+    let depths: Vec<u64> = affected
+        .iter()
+        .map(|a| a["depth"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(
+        depths.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by depth: {depths:?}"
+    );
+    let direct = ok(env.run(&["impact", "sits", "--depth", "1", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&direct.stdout).expect("json");
+    assert!(
+        v["affected"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|a| a["depth"] == 1)
+    );
+    let text = ok(env.run(&["impact", "sits"]));
+    assert!(
+        text.stdout.starts_with("Changing sits affects"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("└─ powerbi") || text.stdout.contains("├─ powerbi"),
+        "{}",
+        text.stdout
+    );
+    let unknown = env.run(&["impact", "nosuch"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("no system with id 'nosuch'"),
+        "{}",
+        unknown.stderr
+    );
+    let bad_item = env.run(&["impact", "sits", "--data-item", "nothing-like-it"]);
+    assert_eq!(bad_item.code, 2);
+    assert!(
+        bad_item.stderr.contains("nothing-like-it"),
+        "{}",
+        bad_item.stderr
+    );
+    env.finish().await;
+}
 
 async fn tokens_are_created_once_listed_and_revoked(backend: Backend) {
     let env = Env::new(backend).await;

@@ -486,6 +486,68 @@ impl Register {
         list.iter().map(move |&ix| FlowRef { register: self, ix })
     }
 
+    /// Breadth-first over active flows from `start`: each system reached, once, at its least depth
+    /// (at most `max_depth`), with the flows that reach it there; `first_hop` chooses which of
+    /// `start`'s own flows to follow. Works on positions, not ids: a million-flow register's hub
+    /// reaches thousands of systems through hundreds of thousands of flows. `None` when `start`
+    /// is not a system.
+    pub fn walk_downstream<'a>(
+        &'a self,
+        start: &str,
+        max_depth: Option<u32>,
+        first_hop: impl Fn(&FlowRef<'a>) -> bool,
+    ) -> Option<Vec<(&'a System, u32, Vec<FlowRef<'a>>)>> {
+        let &start = self.system_ix.get(start)?;
+        const UNSEEN: u32 = u32::MAX;
+        let mut depth_of = vec![UNSEEN; self.systems.len()];
+        depth_of[start as usize] = 0;
+        let mut frontier = vec![start];
+        let mut out = Vec::new();
+        let mut depth = 0;
+        // Flows reaching each target at this depth, as (target, flow) pairs.
+        let mut reached: Vec<(Ix, Ix)> = Vec::new();
+        while !frontier.is_empty() && max_depth.is_none_or(|m| depth < m) {
+            depth += 1;
+            reached.clear();
+            for &s in &frontier {
+                for &f in &self.out_flows[s as usize] {
+                    let r = &self.flows.recs[f as usize];
+                    if r.status != FlowStatus::Active || depth_of[r.target as usize] < depth {
+                        continue;
+                    }
+                    if depth == 1
+                        && !first_hop(&FlowRef {
+                            register: self,
+                            ix: f,
+                        })
+                    {
+                        continue;
+                    }
+                    depth_of[r.target as usize] = depth;
+                    reached.push((r.target, f));
+                }
+            }
+            reached.sort_unstable();
+            frontier.clear();
+            for group in reached.chunk_by(|a, b| a.0 == b.0) {
+                let t = group[0].0;
+                frontier.push(t);
+                out.push((
+                    &self.systems[t as usize],
+                    depth,
+                    group
+                        .iter()
+                        .map(|&(_, f)| FlowRef {
+                            register: self,
+                            ix: f,
+                        })
+                        .collect(),
+                ));
+            }
+        }
+        Some(out)
+    }
+
     /// The active flows into `target` that carry `item`: does `target` already hold a copy of it?
     /// (Principle 2, 1.3.4: such a system cannot be a source of that item.)
     pub fn active_flows_carrying_into(

@@ -1,6 +1,7 @@
 //! The register index: every answer it gives equals the answer of a plain scan over the records,
 //! after any sequence of additions and updates, and whether built incrementally or in bulk.
 
+mod impact;
 mod policy;
 mod workflow;
 
