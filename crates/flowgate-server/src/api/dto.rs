@@ -389,3 +389,27 @@ pub struct ActionBody {
     /// `complete`: how often it runs.
     pub frequency: Option<String>,
 }
+
+/// A system affected by a change to another (2.5), at its least depth.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AffectedView {
+    pub system: String,
+    pub depth: u32,
+    /// The flows that reach it at that depth.
+    pub flows: Vec<String>,
+    /// Its Information Asset Owner.
+    pub owner: Option<String>,
+    /// Its Information Asset Administrators.
+    pub administrators: Vec<String>,
+}
+
+/// Who is downstream of a system, directly or through others, sorted by depth then id; paged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpactView {
+    pub system: String,
+    pub affected: Vec<AffectedView>,
+    /// How many systems are affected in all.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}

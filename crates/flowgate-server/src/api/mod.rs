@@ -100,6 +100,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(register_counts))
         .routes(routes!(list_systems))
         .routes(routes!(get_system, put_system))
+        .routes(routes!(system_impact))
         .routes(routes!(list_data_items))
         .routes(routes!(put_data_item))
         .routes(routes!(list_people))
@@ -514,6 +515,95 @@ async fn put_system(
         system,
         change,
         reassessed,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImpactQuery {
+    /// Only follow first-hop flows carrying this data item (comma-separated for several).
+    data_items: Option<String>,
+    /// Stop at this depth (1: direct dependants only).
+    #[param(minimum = 1)]
+    depth: Option<u32>,
+    /// At most this many systems (1–10,000, default 1,000).
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Which systems depend on this one, directly or through others, and who owns them: who must be
+/// told before it changes (2.4, 2.5).
+#[utoipa::path(get, path = "/api/v1/systems/{id}/impact", tag = "register",
+    params(("id" = String, Path, description = "the system that changes"), ImpactQuery),
+    responses((status = 200, body = ImpactView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn system_impact(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Params(q): Params<ImpactQuery>,
+) -> Result<Json<ImpactView>, ApiError> {
+    authorise(
+        &state,
+        &who,
+        RegisterAction::ReadRegister,
+        "read the register",
+    )
+    .await?;
+    let reg = state.register.read().await;
+    let mut data_items = Vec::new();
+    for d in q
+        .data_items
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        let id = flowgate_core::DataItemId::parse(d)
+            .map_err(|e| ApiError::invalid("data_items", e.to_string()))?;
+        if reg.data_item(id.as_str()).is_none() {
+            return Err(ApiError::invalid(
+                "data_items",
+                format!("no data item with id '{id}'"),
+            ));
+        }
+        data_items.push(id);
+    }
+    if q.depth == Some(0) {
+        return Err(ApiError::invalid("depth", "must be at least 1"));
+    }
+    let options = flowgate_core::impact::ImpactOptions {
+        data_items,
+        max_depth: q.depth,
+    };
+    let affected = flowgate_core::impact::downstream(&reg, &id, &options)
+        .ok_or_else(|| ApiError::NotFound(format!("no system with id '{id}'")))?;
+    let limit = q.limit.unwrap_or(1_000).clamp(1, 10_000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let total = affected.len() as i64;
+    Ok(Json(ImpactView {
+        system: id,
+        affected: affected
+            .iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|a| AffectedView {
+                system: a.system.id.to_string(),
+                depth: a.depth,
+                flows: a.flows.iter().map(|f| f.to_string()).collect(),
+                owner: a.system.owner.as_ref().map(ToString::to_string),
+                administrators: a
+                    .system
+                    .administrators
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            })
+            .collect(),
+        total,
+        limit,
+        offset,
     }))
 }
 

@@ -327,6 +327,12 @@ async fn a_request_goes_from_raised_to_a_recorded_flow(backend: Backend) {
     assert_eq!(flow.request.as_deref(), Some(id.as_str()));
     let (_, counts) = app.get(REQUESTER, "/api/v1/register").await;
     assert_eq!(counts["flows"], json!(1));
+    let (_, impact) = app.get(LIBRARIAN, "/api/v1/systems/sits/impact").await;
+    assert_eq!(
+        impact["affected"],
+        json!([{"system": "alma", "depth": 1, "flows": [format!("flow-{id}")],
+                "owner": LIBRARIAN, "administrators": []}])
+    );
     let v = app.store.verify().await.expect("verify");
     assert!(v.failure.is_none(), "the chain verifies: {:?}", v.failure);
     app.stop().await;
@@ -575,6 +581,16 @@ async fn tokens_and_errors_are_what_a_client_expects(backend: Backend) {
         with(&token).await.expect("send").status(),
         StatusCode::UNAUTHORIZED
     );
+    // Impact (2.5): alma is downstream of sits once a flow is recorded; paged.
+    let (s, v) = app.get(REQUESTER, "/api/v1/systems/sits/impact").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["total"], json!(0), "no flows yet: {v}");
+    let (s, _) = app.get(REQUESTER, "/api/v1/systems/nowhere/impact").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = app
+        .get(REQUESTER, "/api/v1/systems/sits/impact?depth=0")
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // A body over the limit is refused, and the server still answers.
     let big = "x".repeat(flowgate_server::api::MAX_BODY + 1);
     let resp = app
