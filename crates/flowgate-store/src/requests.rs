@@ -91,45 +91,33 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<SharingRequest, StoreError> {
     Ok(r)
 }
 
-async fn write(
-    tx: &mut Transaction<'static, Any>,
-    r: &SharingRequest,
-    number: Option<i64>,
-    previous_version: Option<i64>,
-) -> Result<u64, StoreError> {
-    let body = serde_json::to_string(r).map_err(|e| StoreError::Refused {
+/// A request's stored form: the whole of it, as JSON.
+fn body(r: &SharingRequest) -> Result<String, StoreError> {
+    serde_json::to_string(r).map_err(|e| StoreError::Refused {
         kind: "request",
         id: r.id.to_string(),
         message: e.to_string(),
-    })?;
-    let done = match (number, previous_version) {
-        (Some(n), _) => sqlx::query(
-            "INSERT INTO requests (id, number, requester, source, target, state, version, raised_at, updated_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(r.id.to_string())
-        .bind(n)
-        .bind(r.ask.requester.to_string())
-        .bind(r.ask.source.to_string())
-        .bind(r.ask.target.to_string())
-        .bind(r.state.as_str())
-        .bind(r.version)
-        .bind(audit::format_time(&r.raised_at))
-        .bind(audit::format_time(&r.updated_at))
-        .bind(body)
-        .execute(&mut **tx)
-        .await?,
-        (None, prev) => sqlx::query(
-            "UPDATE requests SET state = $1, version = $2, updated_at = $3, body = $4 WHERE id = $5 AND version = $6",
-        )
-        .bind(r.state.as_str())
-        .bind(r.version)
-        .bind(audit::format_time(&r.updated_at))
-        .bind(body)
-        .bind(r.id.to_string())
-        .bind(prev.unwrap_or(r.version - 1))
-        .execute(&mut **tx)
-        .await?,
-    };
+    })
+}
+
+/// Writes a request's new state over the version it was read at; the rows changed (0 when the
+/// version has moved on).
+async fn update(
+    tx: &mut Transaction<'static, Any>,
+    r: &SharingRequest,
+    previous_version: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE requests SET state = $1, version = $2, updated_at = $3, body = $4 WHERE id = $5 AND version = $6",
+    )
+    .bind(r.state.as_str())
+    .bind(r.version)
+    .bind(audit::format_time(&r.updated_at))
+    .bind(body(r)?)
+    .bind(r.id.to_string())
+    .bind(previous_version)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected())
 }
 
@@ -149,11 +137,7 @@ async fn insert_raised(
     );
     let mut q = sqlx::query(&sql);
     for ((number, _), r) in rows.iter().zip(requests) {
-        let body = serde_json::to_string(r).map_err(|e| StoreError::Refused {
-            kind: "request",
-            id: r.id.to_string(),
-            message: e.to_string(),
-        })?;
+        let body = body(r)?;
         q = q
             .bind(r.id.to_string())
             .bind(*number)
@@ -255,7 +239,7 @@ impl Store {
             });
         }
         let t = step(&current, register)?;
-        if write(&mut tx, &t.request, None, Some(current.version)).await? != 1 {
+        if update(&mut tx, &t.request, current.version).await? != 1 {
             // Writers are serialised on the head, so this means the row moved under us anyway.
             return Err(WorkflowError::Conflict {
                 id: id.to_owned(),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flowgate_core::impact::{ImpactOptions, downstream};
 use flowgate_core::register::*;
-use flowgate_core::{DataItemId, Email, FlowId, SystemId};
+use flowgate_core::{DataItemId, Email, SystemId};
 use proptest::prelude::*;
 
 fn system(id: &str) -> Record {
@@ -28,36 +28,16 @@ fn system(id: &str) -> Record {
 }
 
 fn item(id: &str) -> Record {
-    Record::DataItem(DataItem {
-        id: DataItemId::parse(id).expect("id"),
-        name: id.to_owned(),
-        description: None,
-        classification: Classification::Internal,
-        personal_data: false,
-        special_category: false,
-        authoritative_system: None,
-    })
+    crate::policy::item(id, None, false)
 }
 
 fn flow(id: &str, s: &str, t: &str, items: &[&str], active: bool) -> Record {
-    Record::Flow(Flow {
-        id: FlowId::parse(id).expect("id"),
-        source: SystemId::parse(s).expect("id"),
-        target: SystemId::parse(t).expect("id"),
-        data_items: items
-            .iter()
-            .map(|i| DataItemId::parse(i).expect("id"))
-            .collect(),
-        method: FlowMethod::Api,
-        frequency: None,
-        status: if active {
-            FlowStatus::Active
-        } else {
-            FlowStatus::Retired
-        },
-        request: None,
-        established_on: None,
-    })
+    let status = if active {
+        FlowStatus::Active
+    } else {
+        FlowStatus::Retired
+    };
+    crate::policy::flow(id, s, t, items, status)
 }
 
 fn people(systems: &[String]) -> Vec<Record> {

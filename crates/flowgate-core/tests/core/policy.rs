@@ -63,7 +63,7 @@ fn system(s: Sys) -> Record {
     })
 }
 
-fn item(id: &str, authority: Option<&str>, special: bool) -> Record {
+pub(crate) fn item(id: &str, authority: Option<&str>, special: bool) -> Record {
     Record::DataItem(DataItem {
         id: DataItemId::parse(id).expect("id"),
         name: id.to_owned(),
@@ -75,7 +75,13 @@ fn item(id: &str, authority: Option<&str>, special: bool) -> Record {
     })
 }
 
-fn flow(id: &str, source: &str, target: &str, items: &[&str], status: FlowStatus) -> Record {
+pub(crate) fn flow(
+    id: &str,
+    source: &str,
+    target: &str,
+    items: &[&str],
+    status: FlowStatus,
+) -> Record {
     Record::Flow(Flow {
         id: FlowId::parse(id).expect("id"),
         source: SystemId::parse(source).expect("id"),
