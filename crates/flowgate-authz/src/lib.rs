@@ -16,6 +16,7 @@ use cedar_policy::{
     Validator,
 };
 use flowgate_core::Email;
+use flowgate_core::notice::ChangeNotice;
 use flowgate_core::register::{Register, System};
 use flowgate_core::workflow::{ActionName, SharingRequest};
 
@@ -52,6 +53,9 @@ pub enum RegisterAction {
     ManagePeople,
     ManageTokens,
     ReadAudit,
+    RaiseNotice,
+    ReadOutbox,
+    ManageWebhooks,
 }
 
 impl RegisterAction {
@@ -65,6 +69,42 @@ impl RegisterAction {
             RegisterAction::ManagePeople => "manage_people",
             RegisterAction::ManageTokens => "manage_tokens",
             RegisterAction::ReadAudit => "read_audit",
+            RegisterAction::RaiseNotice => "raise_notice",
+            RegisterAction::ReadOutbox => "read_outbox",
+            RegisterAction::ManageWebhooks => "manage_webhooks",
+        }
+    }
+
+    pub const ALL: &'static [RegisterAction] = &[
+        RegisterAction::Raise,
+        RegisterAction::Assess,
+        RegisterAction::ListRequests,
+        RegisterAction::ReadRegister,
+        RegisterAction::WriteRegister,
+        RegisterAction::ManagePeople,
+        RegisterAction::ManageTokens,
+        RegisterAction::ReadAudit,
+        RegisterAction::RaiseNotice,
+        RegisterAction::ReadOutbox,
+        RegisterAction::ManageWebhooks,
+    ];
+}
+
+/// An action on a change notice (2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeAction {
+    /// Answer for an affected system (the resource is that system).
+    Answer,
+    RecordDone,
+    Withdraw,
+}
+
+impl NoticeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeAction::Answer => "answer_notice",
+            NoticeAction::RecordDone => "record_done",
+            NoticeAction::Withdraw => "withdraw_notice",
         }
     }
 }
@@ -121,6 +161,7 @@ struct Types {
     role: EntityTypeName,
     system: EntityTypeName,
     request: EntityTypeName,
+    notice: EntityTypeName,
     register: EntityUid,
     actions: HashMap<&'static str, EntityUid>,
 }
@@ -131,25 +172,25 @@ impl Types {
             EntityTypeName::from_str(&format!("Flowgate::{k}")).map_err(|e| e.to_string())
         };
         let action = t("Action")?;
-        let names = [
-            RegisterAction::Raise,
-            RegisterAction::Assess,
-            RegisterAction::ListRequests,
-            RegisterAction::ReadRegister,
-            RegisterAction::WriteRegister,
-            RegisterAction::ManagePeople,
-            RegisterAction::ManageTokens,
-            RegisterAction::ReadAudit,
-        ]
-        .iter()
-        .map(|a| a.as_str())
-        .chain(std::iter::once(RequestAction::View.as_str()))
-        .chain(ActionName::ALL.iter().map(|a| a.as_str()));
+        let names = RegisterAction::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .chain(
+                [
+                    NoticeAction::Answer,
+                    NoticeAction::RecordDone,
+                    NoticeAction::Withdraw,
+                ]
+                .map(|a| a.as_str()),
+            )
+            .chain(std::iter::once(RequestAction::View.as_str()))
+            .chain(ActionName::ALL.iter().map(|a| a.as_str()));
         Ok(Types {
             person: t("Person")?,
             role: t("Role")?,
             system: t("System")?,
             request: t("Request")?,
+            notice: t("ChangeNotice")?,
             register: EntityUid::from_type_name_and_id(t("Register")?, EntityId::new("register")),
             actions: names
                 .map(|n| {
@@ -306,6 +347,56 @@ impl Authz {
         )?);
         let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
         self.decide(principal, &names, resource, ents)
+    }
+
+    /// May `who` answer a change notice for `system` (as its IAO or an IAA, 2.5)?
+    pub fn decide_answer(
+        &self,
+        register: &Register,
+        who: &Email,
+        system: &str,
+    ) -> Result<Decision, DecisionError> {
+        let mut ents = Vec::new();
+        let principal = self.person(register, who, &mut ents)?;
+        let resource = self.system(register, system, register.system(system), &mut ents)?;
+        let mut d = self.decide(principal, &[NoticeAction::Answer.as_str()], resource, ents)?;
+        d.pop()
+            .ok_or_else(|| DecisionError("no decision was made".into()))
+    }
+
+    /// May `who` record `notice` done or withdraw it?
+    pub fn decide_notice(
+        &self,
+        register: &Register,
+        who: &Email,
+        action: NoticeAction,
+        notice: &ChangeNotice,
+    ) -> Result<Decision, DecisionError> {
+        let mut ents = Vec::new();
+        let principal = self.person(register, who, &mut ents)?;
+        let raised_by = if &notice.raised_by == who {
+            principal.clone()
+        } else {
+            self.person(register, &notice.raised_by, &mut ents)?
+        };
+        let system_id = notice.change.system.as_str();
+        let system = self.system(register, system_id, register.system(system_id), &mut ents)?;
+        let resource = self.types.uid(&self.types.notice, notice.id.as_str());
+        ents.push(entity(
+            resource.clone(),
+            vec![
+                ("raised_by", RestrictedExpression::new_entity_uid(raised_by)),
+                ("system", RestrictedExpression::new_entity_uid(system)),
+                (
+                    "state",
+                    RestrictedExpression::new_string(notice.state.as_str().to_owned()),
+                ),
+            ],
+            HashSet::new(),
+        )?);
+        let mut d = self.decide(principal, &[action.as_str()], resource, ents)?;
+        d.pop()
+            .ok_or_else(|| DecisionError("no decision was made".into()))
     }
 
     fn decide(

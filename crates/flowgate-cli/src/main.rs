@@ -10,6 +10,7 @@ mod edit;
 mod generate;
 mod impact;
 mod import;
+mod notices;
 mod output;
 mod tokens;
 mod view;
@@ -36,6 +37,42 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// `flowgate serve`: where to listen, the policy, and where notifications go.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// A Cedar policy to use instead of the one that ships with Flowgate (validated first).
+    #[arg(long, env = "FLOWGATE_POLICY")]
+    policy: Option<std::path::PathBuf>,
+    /// The address people reach this server at, for the links in e-mails (default: http://LISTEN).
+    #[arg(long, env = "FLOWGATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The SMTP server e-mail is sent through; without one, e-mail waits in the outbox.
+    #[arg(long, env = "FLOWGATE_SMTP_HOST")]
+    smtp_host: Option<String>,
+    #[arg(long, env = "FLOWGATE_SMTP_PORT", default_value_t = 587)]
+    smtp_port: u16,
+    /// none, starttls or tls.
+    #[arg(long, env = "FLOWGATE_SMTP_TLS", default_value = "starttls")]
+    smtp_tls: flowgate_server::notify::SmtpTls,
+    #[arg(long, env = "FLOWGATE_SMTP_USER")]
+    smtp_user: Option<String>,
+    #[arg(long, env = "FLOWGATE_SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// The sender of Flowgate's e-mail.
+    #[arg(
+        long,
+        env = "FLOWGATE_MAIL_FROM",
+        default_value = "Flowgate <flowgate@localhost>"
+    )]
+    mail_from: String,
+    /// Remind those who have not answered a change notice this many days before its date.
+    #[arg(long, env = "FLOWGATE_REMIND_DAYS", default_value_t = 7)]
+    remind_days: i64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,14 +161,17 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Run the HTTP server — the JSON API under /api/v1, its OpenAPI document at
     /// /api/v1/openapi.json and Swagger UI at /api/docs — until interrupted.
-    Serve {
-        /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// A Cedar policy to use instead of the one that ships with Flowgate (validated first).
-        #[arg(long, env = "FLOWGATE_POLICY")]
-        policy: Option<std::path::PathBuf>,
-    },
+    Serve(ServeArgs),
+    /// Change notices (2.5): raise one against a source system, list, show, answer for an
+    /// affected system, record done, withdraw. Steps are authorised for --actor EMAIL.
+    #[command(subcommand)]
+    Notices(notices::NoticesCommand),
+    /// The outbox of e-mails and webhook calls: what is pending, delivered or failed; retry one.
+    #[command(subcommand)]
+    Outbox(notices::OutboxCommand),
+    /// Webhooks, for a person or a system, signed with HMAC-SHA256.
+    #[command(subcommand)]
+    Webhooks(notices::WebhooksCommand),
     /// API tokens: create one for a person (shown once), list them, revoke one.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -305,9 +345,14 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         },
         Command::Bench(cmd) => bench::run(&store, &cmd).await?,
         Command::Lint { as_of, format } => check::lint(&store, check::as_of(as_of), format).await?,
-        Command::Serve { listen, policy } => {
-            serve(store.clone(), listen, policy.as_deref()).await?
+        Command::Serve(args) => serve(store.clone(), args).await?,
+        Command::Notices(cmd) => {
+            let policy = std::env::var_os("FLOWGATE_POLICY").map(std::path::PathBuf::from);
+            let authz = tokens::load_policy(policy.as_deref())?;
+            notices::notices(&store, &actor, &authz, &cmd).await?
         }
+        Command::Outbox(cmd) => notices::outbox(&store, &cmd).await?,
+        Command::Webhooks(cmd) => notices::webhooks(&store, &actor, &cmd).await?,
         Command::Tokens(cmd) => tokens::run(&store, &actor, &cmd).await?,
         Command::Impact {
             system,
@@ -322,19 +367,54 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
-async fn serve(
-    store: Store,
-    listen: std::net::SocketAddr,
-    policy: Option<&std::path::Path>,
-) -> anyhow::Result<Outcome> {
+async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<Outcome> {
+    use flowgate_server::notify::{NotifySettings, SmtpSettings, Worker};
     init_logging();
-    let authz = tokens::load_policy(policy)?;
-    let state = flowgate_server::AppState::load(store, authz).await?;
+    let listen = args.listen;
+    let authz = tokens::load_policy(args.policy.as_deref())?;
+    store.set_public_url(
+        args.public_url
+            .as_deref()
+            .unwrap_or(&format!("http://{listen}")),
+    );
+    let smtp = match &args.smtp_host {
+        Some(host) => Some(SmtpSettings {
+            host: host.clone(),
+            port: args.smtp_port,
+            tls: args.smtp_tls,
+            credentials: args.smtp_user.clone().zip(args.smtp_password.clone()),
+            from: args
+                .mail_from
+                .parse()
+                .map_err(|e| BadInput(format!("--mail-from: '{}' {e}", args.mail_from)))?,
+        }),
+        None => None,
+    };
+    if smtp.is_none() {
+        tracing::warn!(
+            "no SMTP server (--smtp-host): e-mail waits in the outbox until one is configured"
+        );
+    }
+    let state = flowgate_server::AppState::load(store.clone(), authz).await?;
+    let worker = Worker::new(
+        store,
+        state.register.clone(),
+        NotifySettings {
+            smtp,
+            remind_days: args.remind_days,
+            ..NotifySettings::default()
+        },
+    )
+    .map_err(BadInput)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivering = tokio::spawn(worker.run(stopped));
     println!("Flowgate is listening on http://{listen} (Ctrl-C stops it)");
     flowgate_server::serve(state, listener, shutdown_signal()).await?;
+    let _ = stop.send(true);
+    let _ = delivering.await;
     Ok(Outcome::Ok)
 }
 

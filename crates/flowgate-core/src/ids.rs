@@ -16,6 +16,8 @@ pub enum IdError {
         "'{0}' is not a valid id (use lower-case letters, digits, '.', '_' or '-', starting with a letter or digit)"
     )]
     Slug(String),
+    #[error("'{value}' is not a valid id (expected '{prefix}' and a number)")]
+    Numbered { value: String, prefix: &'static str },
     #[error("'{0}' is not a valid e-mail address")]
     Email(String),
     #[error("id is longer than {max} characters: '{value}'")]
@@ -121,6 +123,79 @@ slug_id!(
 slug_id!(
     /// An interface / data flow recorded in the register (2.4), e.g. `f-0042`.
     FlowId
+);
+
+/// Ids that the store gives in order: a prefix and a number (`req-7`, `chg-3`).
+macro_rules! numbered_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn from_number(n: i64) -> $name {
+                $name(format!("{}{n}", $prefix))
+            }
+
+            pub fn parse(value: &str) -> Result<$name, IdError> {
+                let v = value.trim();
+                match v.strip_prefix($prefix) {
+                    Some(n) if !n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit()) => {
+                        Ok($name(v.to_owned()))
+                    }
+                    _ => Err(IdError::Numbered { value: v.to_owned(), prefix: $prefix }),
+                }
+            }
+
+            /// The number after the prefix.
+            pub fn number(&self) -> i64 {
+                self.0[$prefix.len()..].parse().unwrap_or_default()
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, IdError> {
+                $name::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+numbered_id!(
+    /// A data sharing / integration request (2.1), e.g. `req-7`.
+    RequestId,
+    "req-"
+);
+numbered_id!(
+    /// A change notice for a source system (2.5), e.g. `chg-3`.
+    NoticeId,
+    "chg-"
 );
 
 /// A person's e-mail address, their id in the register. Stored in lower case.

@@ -6,8 +6,10 @@
 pub mod audit;
 pub mod ids;
 pub mod impact;
+pub mod notice;
+pub mod notify;
 pub mod policy;
 pub mod register;
 pub mod workflow;
 
-pub use ids::{DataItemId, Email, FlowId, IdError, SystemId};
+pub use ids::{DataItemId, Email, FlowId, IdError, NoticeId, RequestId, SystemId};

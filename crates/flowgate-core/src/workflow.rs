@@ -24,7 +24,8 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Email, FlowId, IdError};
+pub use crate::ids::RequestId;
+use crate::ids::{Email, FlowId};
 use crate::policy::{self, Assessment, Outcome, Request, Severity};
 use crate::register::{Flow, FlowMethod, FlowStatus, Register, UnknownVariant};
 
@@ -85,56 +86,6 @@ crate::register::closed_enum!(
         Complete = "complete",
     }
 );
-
-/// A request id: `req-` and a number, given by the store in order.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RequestId(String);
-
-impl RequestId {
-    pub fn from_number(n: i64) -> RequestId {
-        RequestId(format!("req-{n}"))
-    }
-
-    pub fn parse(value: &str) -> Result<RequestId, IdError> {
-        let v = value.trim();
-        match v.strip_prefix("req-") {
-            Some(n) if !n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(RequestId(v.to_owned()))
-            }
-            _ => Err(IdError::Slug(v.to_owned())),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for RequestId {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, IdError> {
-        RequestId::parse(&value)
-    }
-}
-
-impl From<RequestId> for String {
-    fn from(id: RequestId) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RequestId({:?})", self.0)
-    }
-}
 
 /// An IAO's approval of one side (2.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

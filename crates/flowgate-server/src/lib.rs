@@ -7,6 +7,8 @@
 //! `x-request-id` (the caller's, or a new one), which is also on every log line of the request.
 
 pub mod api;
+pub mod notify;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)
+        .merge(web::router())
         .with_state(state)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc))
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
@@ -68,11 +71,16 @@ pub fn router(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                // The path only: a query string could carry something a log should not keep.
-                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                // The path only: a query string could carry something a log should not keep; and
+                // not even all of the path of an answer link, whose token is a credential.
+                let path = web::redact_path(req.uri().path());
+                tracing::info_span!("request", id = %id, method = %req.method(), path = %path)
             }),
         )
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -13,7 +13,10 @@
 mod baseline;
 mod chain;
 mod decode;
+mod notices;
+mod outbox;
 mod requests;
+mod secret;
 mod sql;
 mod sqlite_fast;
 mod tokens;
@@ -28,6 +31,10 @@ use chrono::{DateTime, Utc};
 use flowgate_core::audit::{self, StoredEvent};
 
 use crate::chain::Chain;
+pub use crate::notices::NoticeFilter;
+pub use crate::outbox::{
+    Channel, MAX_ATTEMPTS, OutboxCounts, OutboxMessage, Webhook, WebhookFor, backoff,
+};
 pub use crate::requests::{RequestFilter, WorkflowError};
 pub use crate::tokens::TokenInfo;
 use flowgate_core::register::{Record, RecordKind, Register};
@@ -58,6 +65,9 @@ impl Backend {
         }
     }
 }
+
+/// Where notification links point until the server says otherwise.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// The default database: `flowgate.db` in the working directory.
 pub const DEFAULT_URL: &str = "sqlite://flowgate.db";
@@ -198,6 +208,10 @@ pub struct Store {
     /// Raised requests, on their way to the group commit (`requests::raise_writer`). The
     /// writer's own copy of the store has none, so it stops when the last other copy is gone.
     raises: Option<tokio::sync::mpsc::UnboundedSender<requests::RaiseJob>>,
+    /// Woken when messages are queued in the outbox.
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Where the links in notifications point: the server's address as its users reach it.
+    public_url: std::sync::Arc<std::sync::RwLock<String>>,
 }
 
 impl Backend {
@@ -271,6 +285,8 @@ impl Store {
             sqlite_file,
             writers: Default::default(),
             raises: None,
+            outbox_signal: Default::default(),
+            public_url: std::sync::Arc::new(std::sync::RwLock::new(DEFAULT_PUBLIC_URL.to_owned())),
         };
         let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(requests::raise_writer(store.clone(), jobs));
@@ -297,6 +313,20 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let chain = Chain::lock(&mut tx).await?;
         Ok((turn, tx, chain))
+    }
+
+    /// Sets the address the links in notifications start with (`https://flowgate.uni.example`).
+    pub fn set_public_url(&self, url: &str) {
+        if let Ok(mut u) = self.public_url.write() {
+            *u = url.trim_end_matches('/').to_owned();
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_else(|_| DEFAULT_PUBLIC_URL.to_owned())
     }
 
     pub fn backend(&self) -> Backend {

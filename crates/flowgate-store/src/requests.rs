@@ -5,21 +5,25 @@
 use chrono::{DateTime, Utc};
 use flowgate_core::Email;
 use flowgate_core::SystemId;
+use flowgate_core::notice::NoticeRefusal;
+use flowgate_core::notify;
 use flowgate_core::register::{Record, Register};
 use flowgate_core::workflow::{Refusal, RequestId, SharingRequest, State, Transition};
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 
+use crate::outbox::{self, TxLinks};
 use crate::{Store, StoreError, audit, sql};
 
 /// Why a step on a request did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
-    #[error("no request with id '{0}'")]
-    NotFound(String),
-    /// The request moved on since the caller read it (`If-Match` names an older version).
+    #[error("no {kind} with id '{id}'")]
+    NotFound { kind: &'static str, id: String },
+    /// The request or notice moved on since the caller read it (`If-Match` names an older
+    /// version).
     #[error(
-        "request {id} has changed since version {expected} (it is at version {current}): read it again"
+        "{id} has changed since version {expected} (it is at version {current}): read it again"
     )]
     Conflict {
         id: String,
@@ -28,6 +32,8 @@ pub enum WorkflowError {
     },
     #[error(transparent)]
     Refused(#[from] Refusal),
+    #[error(transparent)]
+    NoticeRefused(#[from] NoticeRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -227,7 +233,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| WorkflowError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| WorkflowError::NotFound {
+                kind: "request",
+                id: id.to_owned(),
+            })?;
         let current = decode(&row)?;
         if let Some(expected) = if_match
             && expected != current.version
@@ -261,8 +270,18 @@ impl Store {
         }
         let seq = chain.push(now, actor, &event_kind(&t), event_payload(&t));
         index_event(&mut tx, &t.request, seq).await?;
+        let messages = {
+            let links = TxLinks::new(&self.public_url());
+            let messages = notify::for_request(&t, register, &links);
+            links.into_made()?;
+            messages
+        };
+        let queued = outbox::enqueue(&mut tx, seq, now, &messages).await?;
         chain.close(&mut tx).await?;
         tx.commit().await?;
+        if queued > 0 {
+            self.outbox_signal.notify_one();
+        }
         if let Some(flow) = &t.flow {
             register
                 .put(Record::Flow(flow.clone()))

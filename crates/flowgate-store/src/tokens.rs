@@ -3,11 +3,11 @@
 //! KDF) is enough: there is nothing to guess. Creating and revoking a token are audit events;
 //! the secret never appears in the log.
 
+use crate::secret::{random_hex, sha256_hex as digest};
 use chrono::{DateTime, NaiveDate, Utc};
 use flowgate_core::Email;
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{Store, StoreError, audit, parse_time};
@@ -21,24 +21,6 @@ pub struct TokenInfo {
     pub created_by: String,
     pub expires_on: Option<NaiveDate>,
     pub revoked_at: Option<DateTime<Utc>>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn random_hex(n: usize) -> Result<String, StoreError> {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).map_err(|e| StoreError::Refused {
-        kind: "token",
-        id: String::new(),
-        message: format!("no randomness from the operating system: {e}"),
-    })?;
-    Ok(hex(&buf))
-}
-
-fn digest(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Splits `fgt_<id>_<secret>`.

@@ -237,7 +237,7 @@ fn policy_validate_accepts_the_shipped_policy_and_names_what_is_wrong_in_another
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/flowgate.cedar");
     let (code, out, _) = run(&["policy", "validate", shipped]);
     assert_eq!(code, 0);
-    assert!(out.contains("valid — 10 policies"), "{out}");
+    assert!(out.contains("valid — 13 policies"), "{out}");
     let bad = dir.path().join("mine.cedar");
     std::fs::write(
         &bad,

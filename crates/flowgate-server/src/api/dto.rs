@@ -413,3 +413,248 @@ pub struct ImpactView {
     pub limit: i64,
     pub offset: i64,
 }
+
+/// A system affected by a change notice, as found when it was raised, and its answer (2.5).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticeAffectedView {
+    pub system: String,
+    pub name: String,
+    pub depth: u32,
+    pub flows: Vec<String>,
+    /// The systems those flows come from.
+    pub via: Vec<String>,
+    pub owner: Option<String>,
+    pub administrators: Vec<String>,
+    /// pending, acknowledged, ready or not_ready.
+    pub readiness: String,
+    pub note: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+/// A change notice for a source system (2.5).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticeView {
+    pub id: String,
+    /// The system that changes.
+    pub system: String,
+    pub summary: String,
+    pub details: Option<String>,
+    pub planned_for: NaiveDate,
+    pub urgent: bool,
+    /// Only flows carrying these items were followed out of `system`.
+    pub data_items: Vec<String>,
+    pub raised_by: String,
+    pub raised_at: DateTime<Utc>,
+    /// open, done or withdrawn.
+    pub state: String,
+    /// Days between raising the notice and the planned date.
+    pub notice_period_days: i64,
+    pub affected: Vec<NoticeAffectedView>,
+    /// Affected systems that have not said whether they are ready.
+    pub unanswered: Vec<String>,
+    /// Affected systems not (yet) ready.
+    pub not_ready: Vec<String>,
+    pub reminded_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+    pub closing_note: Option<String>,
+    /// An urgent change recorded done while these were not ready (2.5).
+    pub went_ahead_while_not_ready: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    /// Its steps, from the audit log (on a single notice only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+impl From<&flowgate_core::notice::ChangeNotice> for NoticeView {
+    fn from(n: &flowgate_core::notice::ChangeNotice) -> Self {
+        NoticeView {
+            id: n.id.to_string(),
+            system: n.change.system.to_string(),
+            summary: n.change.summary.clone(),
+            details: n.change.details.clone(),
+            planned_for: n.change.planned_for,
+            urgent: n.change.urgent,
+            data_items: strings(&n.change.data_items),
+            raised_by: n.raised_by.to_string(),
+            raised_at: n.raised_at,
+            state: n.state.to_string(),
+            notice_period_days: n.notice_period_days(),
+            affected: n
+                .affected
+                .iter()
+                .map(|a| NoticeAffectedView {
+                    system: a.system.to_string(),
+                    name: a.name.clone(),
+                    depth: a.depth,
+                    flows: strings(&a.flows),
+                    via: strings(&a.via),
+                    owner: a.owner.as_ref().map(ToString::to_string),
+                    administrators: strings(&a.administrators),
+                    readiness: a.readiness.to_string(),
+                    note: a.note.clone(),
+                    acknowledged_at: a.acknowledged_at,
+                    answered_by: a.answered_by.as_ref().map(ToString::to_string),
+                    answered_at: a.answered_at,
+                })
+                .collect(),
+            unanswered: strings(n.unanswered().map(|a| &a.system)),
+            not_ready: strings(n.not_ready().map(|a| &a.system)),
+            reminded_at: n.reminded_at,
+            closed_at: n.closed_at,
+            closed_by: n.closed_by.as_ref().map(ToString::to_string),
+            closing_note: n.closing_note.clone(),
+            went_ahead_while_not_ready: strings(&n.went_ahead_while_not_ready),
+            updated_at: n.updated_at,
+            version: n.version,
+            history: None,
+        }
+    }
+}
+
+/// A page of change notices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticePage {
+    pub items: Vec<NoticeView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Raising a change notice (2.5).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field, to name the field a problem is in.
+pub struct NoticeBody {
+    /// The source system that changes.
+    pub system: String,
+    /// What changes, in a line.
+    pub summary: String,
+    pub details: Option<String>,
+    /// YYYY-MM-DD, today or later.
+    pub planned_for: NaiveDate,
+    /// An urgent change may go ahead while systems downstream are not ready (2.5).
+    pub urgent: Option<bool>,
+    /// Only flows carrying these items are followed out of `system`.
+    pub data_items: Option<Vec<String>>,
+}
+
+/// An affected system's answer to a change notice.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field, to name the field a problem is in.
+pub struct NoticeAnswerBody {
+    /// The affected system answered for.
+    pub system: String,
+    /// acknowledged, ready or not_ready.
+    #[schema(pattern = "^(acknowledged|ready|not_ready)$")]
+    pub answer: String,
+    /// Required with not_ready: what is still needed.
+    pub note: Option<String>,
+}
+
+/// A note when recording a change done or withdrawing its notice.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field.
+pub struct NoticeCloseBody {
+    pub note: Option<String>,
+}
+
+/// A message in the outbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxView {
+    /// The idempotency key: `<audit seq>:<channel>:<recipient>`.
+    pub id: String,
+    /// The audit event that caused it.
+    pub event_seq: i64,
+    /// email or webhook.
+    pub channel: String,
+    /// An e-mail address, or a webhook's id.
+    pub recipient: String,
+    pub event: String,
+    pub subject: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<&flowgate_store::OutboxMessage> for OutboxView {
+    fn from(m: &flowgate_store::OutboxMessage) -> Self {
+        OutboxView {
+            id: m.id.clone(),
+            event_seq: m.event_seq,
+            channel: m.channel.as_str().into(),
+            recipient: m.recipient.clone(),
+            event: m.event.clone(),
+            subject: m.subject.clone(),
+            status: m.status.clone(),
+            attempts: m.attempts,
+            created_at: m.created_at,
+            next_attempt_at: m.next_attempt_at,
+            last_error: m.last_error.clone(),
+            delivered_at: m.delivered_at,
+        }
+    }
+}
+
+/// A page of the outbox, newest first, with the counts of each state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxPage {
+    pub items: Vec<OutboxView>,
+    pub pending: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A webhook, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    /// It receives what is sent to this person.
+    pub person: Option<String>,
+    /// It receives what is about this system.
+    pub system: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl From<&flowgate_store::Webhook> for WebhookView {
+    fn from(w: &flowgate_store::Webhook) -> Self {
+        WebhookView {
+            id: w.id.clone(),
+            url: w.url.clone(),
+            person: w.person.clone(),
+            system: w.system.clone(),
+            created_at: w.created_at,
+            created_by: w.created_by.clone(),
+            disabled_at: w.disabled_at,
+        }
+    }
+}
+
+/// A new webhook: `secret` signs its deliveries and is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookCreated {
+    pub secret: String,
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+}
+
+/// Registering a webhook: for a person or for a system, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field.
+pub struct WebhookBody {
+    /// http or https.
+    pub url: String,
+    pub person: Option<String>,
+    pub system: Option<String>,
+}

@@ -76,10 +76,16 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and what may be shown: an internal error is logged and only said to have
+    /// happened.
+    pub fn public(self) -> (StatusCode, String) {
         let status = self.status();
-        let (detail, errors) = match self {
+        (status, self.into_parts().0)
+    }
+
+    fn into_parts(self) -> (String, Vec<FieldError>) {
+        match self {
             ApiError::Internal(message) => {
                 // The request id is on the span; the client sees only that id (in the header).
                 tracing::error!(%message, "internal error");
@@ -96,7 +102,14 @@ impl IntoResponse for ApiError {
             | ApiError::TooLarge(d)
             | ApiError::Conflict(d)
             | ApiError::PreconditionFailed(d) => (d, Vec::new()),
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (detail, errors) = self.into_parts();
         let body = Problem {
             kind: "about:blank".into(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -139,9 +152,10 @@ impl From<StoreError> for ApiError {
 impl From<WorkflowError> for ApiError {
     fn from(e: WorkflowError) -> Self {
         match e {
-            WorkflowError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            WorkflowError::NotFound { .. } => ApiError::NotFound(e.to_string()),
             WorkflowError::Conflict { .. } => ApiError::PreconditionFailed(e.to_string()),
             WorkflowError::Refused(r) => ApiError::Conflict(r.to_string()),
+            WorkflowError::NoticeRefused(r) => ApiError::Conflict(r.to_string()),
             WorkflowError::Store(s) => s.into(),
         }
     }

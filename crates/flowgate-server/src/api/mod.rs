@@ -6,6 +6,8 @@
 
 pub mod dto;
 pub mod error;
+pub(crate) mod notices;
+mod outbox;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -117,6 +119,15 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(prioritise))
         .routes(routes!(start))
         .routes(routes!(complete))
+        .routes(routes!(notices::raise_notice, notices::list_notices))
+        .routes(routes!(notices::get_notice))
+        .routes(routes!(notices::answer_notice))
+        .routes(routes!(notices::record_done))
+        .routes(routes!(notices::withdraw_notice))
+        .routes(routes!(outbox::list_outbox))
+        .routes(routes!(outbox::retry_message))
+        .routes(routes!(outbox::list_webhooks, outbox::create_webhook))
+        .routes(routes!(outbox::disable_webhook))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .split_for_parts();
@@ -942,27 +953,35 @@ async fn get_request(
         Utc::now().date_naive(),
     )));
     view.allowed_actions = Some(allowed_actions(&state, &reg, &who, &r)?);
-    view.history = Some(
-        history
-            .iter()
-            .map(|e| {
-                let p = &e.event.payload;
-                let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-                HistoryEntry {
-                    seq: e.event.seq,
-                    at: e.event.at,
-                    actor: e.event.actor.clone(),
-                    action: text("action").unwrap_or_default(),
-                    from: text("from"),
-                    to: text("to"),
-                    note: text("note"),
-                }
-            })
-            .collect(),
-    );
+    view.history = Some(history_entries(&history));
     let mut response = Json(view).into_response();
     response.headers_mut().insert(header::ETAG, etag(r.version));
     Ok(response)
+}
+
+/// A request's or a notice's steps, from their audit events.
+fn history_entries(events: &[flowgate_core::audit::StoredEvent]) -> Vec<HistoryEntry> {
+    events
+        .iter()
+        .map(|e| {
+            let p = &e.event.payload;
+            let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            let action = text("action").unwrap_or_default();
+            HistoryEntry {
+                seq: e.event.seq,
+                at: e.event.at,
+                actor: e.event.actor.clone(),
+                // A notice's answer names the system it is for.
+                action: match text("system") {
+                    Some(s) => format!("{action} ({s})"),
+                    None => action,
+                },
+                from: text("from"),
+                to: text("to"),
+                note: text("note"),
+            }
+        })
+        .collect()
 }
 
 /// Takes a workflow step: authorised by the policy, decided by the workflow, written with its
