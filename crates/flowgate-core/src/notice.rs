@@ -72,6 +72,20 @@ crate::register::closed_enum!(
     }
 );
 
+impl NoticeActionName {
+    /// The verb of a refusal: "cannot record as done change notice chg-3: ...".
+    pub fn verb(self) -> &'static str {
+        match self {
+            NoticeActionName::Raise => "raise",
+            NoticeActionName::Acknowledge => "acknowledge",
+            NoticeActionName::Ready | NoticeActionName::NotReady => "answer",
+            NoticeActionName::Remind => "send a reminder for",
+            NoticeActionName::Done => "record as done",
+            NoticeActionName::Withdraw => "withdraw",
+        }
+    }
+}
+
 /// What a change owner says when raising a notice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeDraft {
@@ -221,7 +235,7 @@ pub struct NoticeTransition {
 
 /// Why a step on a notice cannot be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot {action} change notice {notice}: {reason}")]
+#[error("cannot {} change notice {notice}: {reason}", .action.verb())]
 pub struct NoticeRefusal {
     pub action: NoticeActionName,
     pub notice: String,

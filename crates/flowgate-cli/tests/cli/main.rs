@@ -103,7 +103,148 @@ on_both!(
     lint_reports_the_demo_registers_legacy_debt,
     tokens_are_created_once_listed_and_revoked,
     impact_lists_every_system_downstream_with_its_owners,
+    notices_are_raised_answered_and_closed_as_the_code_says,
 );
+
+async fn notices_are_raised_answered_and_closed_as_the_code_says(backend: Backend) {
+    let env = Env::new(backend).await;
+    ok(env.run(&["demo"]));
+    let as_who = |who: &str, args: &[&str]| {
+        let mut all = vec!["--actor", who];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let planned = (chrono::Utc::now().date_naive() + chrono::Duration::days(21)).to_string();
+    let raise = [
+        "notices",
+        "raise",
+        "--system",
+        "sits",
+        "--summary",
+        "Upgrade to SITS 10.2",
+        "--planned",
+        &planned,
+        "--format",
+        "json",
+    ];
+    // The registrar owns sits but is not a change owner: the policy refuses.
+    let refused = as_who("registrar@uni.example", &raise);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("registrar@uni.example may not raise a change notice: no policy permits it"),
+        "{}",
+        refused.stderr
+    );
+    let raised = ok(as_who("pl.integrations@uni.example", &raise));
+    let v: serde_json::Value = serde_json::from_str(&raised.stdout).expect("json");
+    assert_eq!(v["id"], "chg-1");
+    assert_eq!(v["notice_period_days"], 21);
+    let affected = v["affected"].as_array().expect("affected");
+    assert!(
+        affected
+            .iter()
+            .any(|a| a["system"] == "dw" && a["depth"] == 1)
+    );
+    assert!(
+        affected
+            .iter()
+            .any(|a| a["system"] == "powerbi" && a["depth"] == 2)
+    );
+    // dw's IAA answers for dw; not for a system they do not administer.
+    let nope = as_who(
+        "bi.dev@uni.example",
+        &[
+            "notices", "answer", "chg-1", "--system", "moodle", "--answer", "ready",
+        ],
+    );
+    assert_eq!(nope.code, 2);
+    assert!(
+        nope.stderr.contains("may not answer for 'moodle'"),
+        "{}",
+        nope.stderr
+    );
+    let no_note = as_who(
+        "bi.dev@uni.example",
+        &[
+            "notices",
+            "answer",
+            "chg-1",
+            "--system",
+            "dw",
+            "--answer",
+            "not_ready",
+        ],
+    );
+    assert_eq!(no_note.code, 2);
+    assert!(
+        no_note.stderr.contains("a note is required with not_ready"),
+        "{}",
+        no_note.stderr
+    );
+    ok(as_who(
+        "bi.dev@uni.example",
+        &[
+            "notices",
+            "answer",
+            "chg-1",
+            "--system",
+            "dw",
+            "--answer",
+            "not_ready",
+            "--note",
+            "ETL rework",
+        ],
+    ));
+    let done = as_who("pl.integrations@uni.example", &["notices", "done", "chg-1"]);
+    assert_eq!(done.code, 2);
+    assert!(
+        done.stderr
+            .contains("only an urgent change goes ahead before its targets are ready (2.5)"),
+        "{}",
+        done.stderr
+    );
+    let shown = ok(env.run(&["notices", "show", "chg-1"]));
+    assert!(
+        shown.stdout.contains("notice given: 21 days"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("ETL rework"), "{}", shown.stdout);
+    let list = ok(env.run(&["notices", "list", "--state", "open"]));
+    assert!(list.stdout.contains("chg-1"), "{}", list.stdout);
+    // Every IAO and IAA told has an e-mail queued; the outbox shows it pending (no server ran).
+    let outbox = ok(env.run(&["outbox", "list", "--format", "json"]));
+    let o: serde_json::Value = serde_json::from_str(&outbox.stdout).expect("json");
+    assert!(o["counts"]["pending"].as_i64().unwrap_or(0) >= 3, "{o}");
+    assert!(
+        o["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|m| m["recipient"] == "bi.dev@uni.example" && m["event"] == "notice.raised")
+    );
+    ok(as_who(
+        "pl.integrations@uni.example",
+        &["notices", "withdraw", "chg-1", "--note", "postponed"],
+    ));
+    let again = as_who(
+        "bi.dev@uni.example",
+        &[
+            "notices", "answer", "chg-1", "--system", "dw", "--answer", "ready",
+        ],
+    );
+    assert!(
+        again
+            .stderr
+            .contains("it is withdrawn and nothing more can happen to it"),
+        "{}",
+        again.stderr
+    );
+    ok(env.run(&["audit", "verify"]));
+    env.finish().await;
+}
 
 async fn impact_lists_every_system_downstream_with_its_owners(backend: Backend) {
     let env = Env::new(backend).await;

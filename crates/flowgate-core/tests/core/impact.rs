@@ -9,7 +9,7 @@ use flowgate_core::register::*;
 use flowgate_core::{DataItemId, Email, SystemId};
 use proptest::prelude::*;
 
-fn system(id: &str) -> Record {
+pub(crate) fn system(id: &str) -> Record {
     Record::System(System {
         id: SystemId::parse(id).expect("id"),
         name: id.to_owned(),
@@ -57,7 +57,7 @@ fn people(systems: &[String]) -> Vec<Record> {
 
 /// sits → moodle (f1: core) → analytics (f3); sits → dw (f2: marks) → analytics (f4) and
 /// → powerbi (f5); sits → old (f6, retired); moodle → sits (f7: a cycle back).
-fn register() -> Register {
+pub(crate) fn register() -> Register {
     let names: Vec<String> = ["sits", "moodle", "dw", "analytics", "powerbi", "old"]
         .iter()
         .map(|s| s.to_string())

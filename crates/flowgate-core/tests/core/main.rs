@@ -2,6 +2,7 @@
 //! after any sequence of additions and updates, and whether built incrementally or in bulk.
 
 mod impact;
+mod notice;
 mod policy;
 mod workflow;
 

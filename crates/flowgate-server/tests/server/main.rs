@@ -22,6 +22,7 @@ struct App {
     client: reqwest::Client,
     tokens: BTreeMap<&'static str, String>,
     store: Store,
+    register: std::sync::Arc<tokio::sync::RwLock<flowgate_core::register::Register>>,
     db: TestDatabase,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -81,6 +82,11 @@ fn fixture() -> Vec<Record> {
 }
 
 async fn spawn_app(backend: Backend) -> App {
+    spawn_app_with(backend, Vec::new()).await
+}
+
+/// A running server whose register is the fixture and `extra`.
+async fn spawn_app_with(backend: Backend, extra: Vec<Record>) -> App {
     let db = TestDatabase::new(backend).await;
     let store = db.open().await;
     let mut reg = store.load_register().await.expect("load");
@@ -89,8 +95,10 @@ async fn spawn_app(backend: Backend) -> App {
         now: Utc::now(),
         summary: None,
     };
+    let mut records = fixture();
+    records.extend(extra);
     store
-        .apply(&mut reg, fixture(), &ctx, &mut |_| {})
+        .apply(&mut reg, records, &ctx, &mut |_| {})
         .await
         .expect("fixture");
     let mut tokens = BTreeMap::new();
@@ -110,6 +118,8 @@ async fn spawn_app(backend: Backend) -> App {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    store.set_public_url(&format!("http://{addr}"));
+    let register = state.register.clone();
     let server = tokio::spawn(serve(state, listener, async {
         let _ = stopped.await;
     }));
@@ -118,6 +128,7 @@ async fn spawn_app(backend: Backend) -> App {
         client: reqwest::Client::new(),
         tokens,
         store,
+        register,
         db,
         stop,
         server,
@@ -216,6 +227,9 @@ on_both!(
     simultaneous_approvals_and_refusals_end_in_one_outcome,
     tokens_and_errors_are_what_a_client_expects,
 );
+
+// After `on_both!`, which it uses.
+mod notify;
 
 async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -413,3 +413,242 @@ pub async fn tokens_authenticate_until_revoked_or_expired(backend: Backend) {
     );
     finish(db, store).await;
 }
+
+/// The answer-link tokens in an e-mail's text.
+fn answer_tokens(text: &str) -> Vec<String> {
+    text.match_indices("/answer/")
+        .map(|(i, _)| {
+            text[i + 8..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .collect()
+        })
+        .collect()
+}
+
+pub async fn a_notice_queues_its_messages_with_it_and_each_is_delivered_once(backend: Backend) {
+    use flowgate_core::notice::{self, ChangeDraft, NoticeAction, Readiness};
+    use flowgate_core::{Email, SystemId};
+    use flowgate_store::{Channel, MAX_ATTEMPTS, WebhookFor};
+
+    let (db, store, reg) = seeded(backend).await;
+    store.set_public_url("https://flowgate.uni.example/");
+    let now = ctx().now;
+    let raiser = Email::parse("iao@uni.example").expect("email");
+    let other = Email::parse("other@uni.example").expect("email");
+    let moodle = SystemId::parse("moodle").expect("id");
+    let (hook, secret) = store
+        .create_webhook(
+            "http://127.0.0.1:9/hook",
+            &WebhookFor::System(moodle.clone()),
+            "admin@uni.example",
+            now,
+        )
+        .await
+        .expect("webhook");
+    assert!(secret.starts_with("whsec_"));
+    let draft = ChangeDraft {
+        system: SystemId::parse("sits").expect("id"),
+        summary: "Upgrade".into(),
+        details: None,
+        planned_for: now.date_naive() + chrono::Duration::days(3),
+        urgent: false,
+        data_items: vec![],
+    };
+    let n = store
+        .raise_notice(raiser.as_str(), now, |id| {
+            notice::raise(id, draft, &raiser, &reg, now)
+        })
+        .await
+        .expect("raised");
+    assert_eq!(n.id.as_str(), "chg-1");
+    // other@ answers for both moodle and ext-careers: one e-mail; moodle's webhook: one call.
+    let (queued, counts) = store.outbox(None, 50, 0).await.expect("outbox");
+    assert_eq!((counts.pending, counts.delivered, counts.failed), (2, 0, 0));
+    let seq = store.notice_history("chg-1").await.expect("history")[0]
+        .event
+        .seq;
+    let mail = queued
+        .iter()
+        .find(|m| m.channel == Channel::Email)
+        .expect("mail");
+    assert_eq!(mail.id, format!("{seq}:email:other@uni.example"));
+    assert_eq!(mail.event, "notice.raised");
+    assert!(
+        mail.body
+            .contains("https://flowgate.uni.example/notices/chg-1"),
+        "{}",
+        mail.body
+    );
+    let call = queued
+        .iter()
+        .find(|m| m.channel == Channel::Webhook)
+        .expect("webhook");
+    assert_eq!(call.id, format!("{seq}:webhook:{}", hook.id));
+    let payload: serde_json::Value = serde_json::from_str(&call.body).expect("json");
+    assert_eq!(payload["id"], serde_json::json!(call.id));
+    assert_eq!(payload["data"]["notice"], "chg-1");
+
+    // Each link in the e-mail stands for one system, one person, this notice.
+    let tokens = answer_tokens(&mail.body);
+    assert_eq!(tokens.len(), 2, "{}", mail.body);
+    let mut linked = Vec::new();
+    for t in &tokens {
+        let (nid, sys, who) = store.answer_link(t).await.expect("lookup").expect("known");
+        assert_eq!((nid.as_str(), who.as_str()), ("chg-1", "other@uni.example"));
+        linked.push(sys.to_string());
+    }
+    linked.sort();
+    assert_eq!(linked, vec!["ext-careers", "moodle"]);
+    assert!(store.answer_link("00ff").await.expect("lookup").is_none());
+
+    // Claimed once; a second worker gets nothing while the lease runs.
+    let lease = chrono::Duration::seconds(60);
+    let both = [Channel::Email, Channel::Webhook];
+    let claimed = store
+        .claim_outbox(now, 10, lease, &both)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        store
+            .claim_outbox(now, 10, lease, &both)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // A failure waits out its backoff, then goes again; a delivery is final.
+    let m = claimed
+        .iter()
+        .find(|m| m.channel == Channel::Email)
+        .expect("mail");
+    store
+        .outbox_failed(m, now, "connection refused")
+        .await
+        .expect("failed");
+    let later = now + chrono::Duration::seconds(10);
+    assert!(
+        store
+            .claim_outbox(later, 10, lease, &[Channel::Email])
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let later = now + chrono::Duration::seconds(31);
+    let again = store
+        .claim_outbox(later, 10, lease, &[Channel::Email])
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].attempts, again[0].last_error.as_deref()),
+        (1, Some("connection refused"))
+    );
+    store
+        .outbox_delivered(&again[0].id, later)
+        .await
+        .expect("delivered");
+    assert!(
+        !store
+            .retry_outbox(&again[0].id, later)
+            .await
+            .expect("retry")
+    );
+    let far = now + chrono::Duration::days(30);
+    assert!(
+        store
+            .claim_outbox(far, 10, lease, &[Channel::Email])
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // The webhook fails until it is given up on, visibly; a retry queues it at once.
+    let mut w = claimed
+        .into_iter()
+        .find(|m| m.channel == Channel::Webhook)
+        .expect("call");
+    for _ in 0..MAX_ATTEMPTS {
+        store
+            .outbox_failed(&w, now, "HTTP 500")
+            .await
+            .expect("failed");
+        w.attempts += 1;
+    }
+    let (_, counts) = store.outbox(Some("failed"), 50, 0).await.expect("outbox");
+    assert_eq!((counts.pending, counts.delivered, counts.failed), (0, 1, 1));
+    assert!(store.retry_outbox(&w.id, now).await.expect("retry"));
+    assert_eq!(
+        store
+            .claim_outbox(now, 10, lease, &both)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+
+    // An acknowledgement queues nothing; not ready tells the change owner.
+    let answer = |r: Readiness, note: Option<&str>| NoticeAction::Answer {
+        system: moodle.clone(),
+        readiness: r,
+        note: note.map(str::to_owned),
+    };
+    let ack = answer(Readiness::Acknowledged, None);
+    store
+        .notice_transition(&reg, "chg-1", Some(1), other.as_str(), now, |n, reg| {
+            notice::decide(n, &ack, &other, reg, now)
+        })
+        .await
+        .expect("ack");
+    let stale = store
+        .notice_transition(&reg, "chg-1", Some(1), other.as_str(), now, |n, reg| {
+            notice::decide(n, &ack, &other, reg, now)
+        })
+        .await
+        .expect_err("stale version");
+    assert!(
+        stale.to_string().contains("has changed since version 1"),
+        "{stale}"
+    );
+    let nr = answer(Readiness::NotReady, Some("needs testing"));
+    store
+        .notice_transition(&reg, "chg-1", None, other.as_str(), now, |n, reg| {
+            notice::decide(n, &nr, &other, reg, now)
+        })
+        .await
+        .expect("not ready");
+    let (list, _) = store.outbox(None, 50, 0).await.expect("outbox");
+    let events: Vec<(&str, &str)> = list
+        .iter()
+        .filter(|m| m.channel == Channel::Email)
+        .map(|m| (m.event.as_str(), m.recipient.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("notice.not_ready", "iao@uni.example"),
+            ("notice.raised", "other@uni.example")
+        ]
+    );
+    // Reminders: due within 7 days (planned in 3), once.
+    let due = store
+        .notices_due_reminder(now.date_naive(), 7)
+        .await
+        .expect("due");
+    assert_eq!(due, vec!["chg-1"]);
+    assert!(
+        store
+            .notices_due_reminder(now.date_naive(), 2)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    let history = store.notice_history("chg-1").await.expect("history");
+    let kinds: Vec<&str> = history.iter().map(|e| e.event.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["notice.raise", "notice.acknowledge", "notice.not_ready"]
+    );
+    let v = store.verify().await.expect("verify");
+    assert!(v.failure.is_none(), "{:?}", v.failure);
+    finish(db, store).await;
+}

@@ -42,4 +42,5 @@ contract!(
     events_are_listed_in_order_from_a_sequence_number,
     requests_raised_at_once_get_one_number_each_and_their_own_events,
     tokens_authenticate_until_revoked_or_expired,
+    a_notice_queues_its_messages_with_it_and_each_is_delivered_once,
 );
