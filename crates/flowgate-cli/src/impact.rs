@@ -54,7 +54,7 @@ pub async fn run(
                 serde_json::to_string_pretty(&json!({"system": key, "affected": list}))?
             );
         }
-        Format::Text => print_tree(&key, &affected, &options),
+        Format::Text => print_tree(&key, &affected.iter().collect::<Vec<_>>(), &options),
     }
     Ok(Outcome::Ok)
 }

@@ -294,7 +294,7 @@ pub fn raise(
         return no(format!("no system '{}' in the register", change.system));
     };
     let affected = found
-        .into_iter()
+        .iter()
         .map(|a| AffectedSystem {
             system: a.system.id.clone(),
             name: a.system.name.clone(),

@@ -327,6 +327,16 @@ impl FlowTable {
     }
 }
 
+/// What [`Register::walk_downstream`] found: each system reached with its depth, in the order
+/// found (by depth), and the flows that reach it there, `flows[flow_start[i]..flow_start[i + 1]]`
+/// for the `i`th system.
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    pub(crate) reached: Vec<(Ix, u32)>,
+    pub(crate) flow_start: Vec<u32>,
+    pub(crate) flows: Vec<Ix>,
+}
+
 /// The whole register, indexed. Built from the store, changed only by `put`, which keeps every
 /// index current.
 #[derive(Debug, Clone, Default)]
@@ -343,6 +353,13 @@ pub struct Register {
     /// Per system, the flows out of it and into it (any status).
     out_flows: Vec<Vec<Ix>>,
     in_flows: Vec<Vec<Ix>>,
+    /// Per system, `(target, flow)` of each **active** flow out of it: what impact analysis
+    /// walks. Reading the target beside the flow keeps the walk in two small arrays instead of
+    /// a visit to each flow's record, which at a million flows is most of the cost.
+    active_out: Vec<Vec<(Ix, Ix)>>,
+    /// Each system's rank in id order, made when first asked for after a system is added: impact
+    /// lists thousands of systems in id order, and integers sort faster than their ids.
+    system_rank: std::sync::OnceLock<Vec<u32>>,
     /// `(target, data item, flow)` for every active flow and each of its items, sorted.
     carrying: Vec<(Ix, Ix, Ix)>,
     /// Where each target's entries start in `carrying` (one more entry than there are systems),
@@ -488,64 +505,112 @@ impl Register {
 
     /// Breadth-first over active flows from `start`: each system reached, once, at its least depth
     /// (at most `max_depth`), with the flows that reach it there; `first_hop` chooses which of
-    /// `start`'s own flows to follow. Works on positions, not ids: a million-flow register's hub
-    /// reaches thousands of systems through hundreds of thousands of flows. `None` when `start`
-    /// is not a system.
+    /// `start`'s own flows to follow. `None` when `start` is not a system.
+    ///
+    /// Works on positions, not ids, and writes its answer compactly (a list of systems and one
+    /// array of flows with a start per system): a million-flow register's hub reaches thousands of
+    /// systems through hundreds of thousands of flows, and sorting or copying those is what would
+    /// cost. Each level takes two passes over its frontier's flows — count the flows reaching
+    /// each new system, then place them — instead of collecting pairs and sorting them.
     pub fn walk_downstream<'a>(
         &'a self,
         start: &str,
         max_depth: Option<u32>,
         first_hop: impl Fn(&FlowRef<'a>) -> bool,
-    ) -> Option<Vec<(&'a System, u32, Vec<FlowRef<'a>>)>> {
+    ) -> Option<Walk> {
         let &start = self.system_ix.get(start)?;
         const UNSEEN: u32 = u32::MAX;
-        let mut depth_of = vec![UNSEEN; self.systems.len()];
+        let n = self.systems.len();
+        let mut depth_of = vec![UNSEEN; n];
         depth_of[start as usize] = 0;
+        // Per system: flows reaching it at its depth, then where its next flow goes.
+        let mut slot = vec![0u32; n];
+        let mut walk = Walk {
+            reached: Vec::new(),
+            flow_start: vec![0],
+            flows: Vec::new(),
+        };
         let mut frontier = vec![start];
-        let mut out = Vec::new();
+        let mut next = Vec::new();
         let mut depth = 0;
-        // Flows reaching each target at this depth, as (target, flow) pairs.
-        let mut reached: Vec<(Ix, Ix)> = Vec::new();
         while !frontier.is_empty() && max_depth.is_none_or(|m| depth < m) {
             depth += 1;
-            reached.clear();
+            let follows = |f: Ix| {
+                depth > 1
+                    || first_hop(&FlowRef {
+                        register: self,
+                        ix: f,
+                    })
+            };
+            next.clear();
             for &s in &frontier {
-                for &f in &self.out_flows[s as usize] {
-                    let r = &self.flows.recs[f as usize];
-                    if r.status != FlowStatus::Active || depth_of[r.target as usize] < depth {
+                for &(target, f) in &self.active_out[s as usize] {
+                    let t = target as usize;
+                    if depth_of[t] < depth || !follows(f) {
                         continue;
                     }
-                    if depth == 1
-                        && !first_hop(&FlowRef {
-                            register: self,
-                            ix: f,
-                        })
-                    {
-                        continue;
+                    if depth_of[t] == UNSEEN {
+                        depth_of[t] = depth;
+                        slot[t] = 0;
+                        next.push(target);
                     }
-                    depth_of[r.target as usize] = depth;
-                    reached.push((r.target, f));
+                    slot[t] += 1;
                 }
             }
-            reached.sort_unstable();
-            frontier.clear();
-            for group in reached.chunk_by(|a, b| a.0 == b.0) {
-                let t = group[0].0;
-                frontier.push(t);
-                out.push((
-                    &self.systems[t as usize],
-                    depth,
-                    group
-                        .iter()
-                        .map(|&(_, f)| FlowRef {
-                            register: self,
-                            ix: f,
-                        })
-                        .collect(),
-                ));
+            // Where each new system's flows start, in the order the systems were found.
+            let mut at = walk.flows.len() as u32;
+            for &t in &next {
+                let count = slot[t as usize];
+                slot[t as usize] = at;
+                at += count;
+                walk.reached.push((t, depth));
+                walk.flow_start.push(at);
             }
+            if next.is_empty() {
+                // Nothing new at this depth: the walk is over, and there is nothing to place.
+                break;
+            }
+            walk.flows.resize(at as usize, 0);
+            for &s in &frontier {
+                for &(target, f) in &self.active_out[s as usize] {
+                    let t = target as usize;
+                    if depth_of[t] != depth || !follows(f) {
+                        continue;
+                    }
+                    walk.flows[slot[t] as usize] = f;
+                    slot[t] += 1;
+                }
+            }
+            std::mem::swap(&mut frontier, &mut next);
         }
-        Some(out)
+        Some(walk)
+    }
+
+    /// A system's rank in the order of system ids.
+    pub(crate) fn system_rank(&self, ix: Ix) -> u32 {
+        self.system_rank.get_or_init(|| {
+            let mut order: Vec<Ix> = (0..self.systems.len() as Ix).collect();
+            order.sort_unstable_by(|&a, &b| {
+                self.systems[a as usize]
+                    .id
+                    .cmp(&self.systems[b as usize].id)
+            });
+            let mut rank = vec![0u32; order.len()];
+            for (r, &s) in order.iter().enumerate() {
+                rank[s as usize] = r as u32;
+            }
+            rank
+        })[ix as usize]
+    }
+
+    /// A system by its position.
+    pub(crate) fn system_at(&self, ix: Ix) -> &System {
+        &self.systems[ix as usize]
+    }
+
+    /// A flow by its position.
+    pub(crate) fn flow_at(&self, ix: Ix) -> FlowRef<'_> {
+        FlowRef { register: self, ix }
     }
 
     /// The active flows into `target` that carry `item`: does `target` already hold a copy of it?
@@ -688,8 +753,10 @@ impl Register {
                 let outcome =
                     put_simple(&mut self.systems, &mut self.system_ix, s.id.to_string(), s);
                 if outcome == PutOutcome::Added {
+                    self.system_rank = std::sync::OnceLock::new();
                     self.out_flows.push(Vec::new());
                     self.in_flows.push(Vec::new());
+                    self.active_out.push(Vec::new());
                     // The newest system has the highest position: its range is empty, at the end.
                     if self.carrying_start.is_empty() {
                         self.carrying_start.push(0);
@@ -760,6 +827,9 @@ impl Register {
         if links == Links::Keep {
             self.out_flows[source as usize].push(ix);
             self.in_flows[target as usize].push(ix);
+            if f.status == FlowStatus::Active {
+                self.active_out[source as usize].push((target, ix));
+            }
             for key in self.carrying_keys(ix) {
                 let range = self.carrying_range(key.0);
                 let at = range.start + self.carrying[range].partition_point(|&k| k < key);
@@ -912,6 +982,7 @@ impl Register {
         let r = self.flows.recs[ix as usize];
         self.out_flows[r.source as usize].retain(|&f| f != ix);
         self.in_flows[r.target as usize].retain(|&f| f != ix);
+        self.active_out[r.source as usize].retain(|&(_, f)| f != ix);
         for key in self.carrying_keys(ix) {
             let range = self.carrying_range(key.0);
             if let Ok(at) = self.carrying[range.clone()].binary_search(&key) {
@@ -996,10 +1067,16 @@ impl Register {
         for l in self.out_flows.iter_mut().chain(self.in_flows.iter_mut()) {
             l.clear();
         }
+        for l in &mut self.active_out {
+            l.clear();
+        }
         for ix in 0..self.flows.recs.len() as Ix {
             let r = self.flows.recs[ix as usize];
             self.out_flows[r.source as usize].push(ix);
             self.in_flows[r.target as usize].push(ix);
+            if r.status == FlowStatus::Active {
+                self.active_out[r.source as usize].push((r.target, ix));
+            }
         }
         // Bucketed by target (a counting sort: two passes, where sorting a million entries
         // whole took a tenth of a second), then each target's few entries sorted.
@@ -1040,6 +1117,9 @@ impl Register {
         self.flows.items.shrink_to_fit();
         self.flows.text.shrink_to_fit();
         for l in self.out_flows.iter_mut().chain(self.in_flows.iter_mut()) {
+            l.shrink_to_fit();
+        }
+        for l in &mut self.active_out {
             l.shrink_to_fit();
         }
     }
@@ -1101,6 +1181,11 @@ impl Register {
                 .iter()
                 .chain(&self.in_flows)
                 .map(|l| l.capacity() * size_of::<Ix>() + size_of::<Vec<Ix>>())
+                .sum::<usize>()
+            + self
+                .active_out
+                .iter()
+                .map(|l| l.capacity() * size_of::<(Ix, Ix)>() + size_of::<Vec<(Ix, Ix)>>())
                 .sum::<usize>()
     }
 }

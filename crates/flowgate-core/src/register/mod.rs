@@ -6,7 +6,7 @@ mod model;
 
 pub use index::{
     DanglingReference, FlowBatch, FlowFields, FlowRef, ItemRuns, LoadError, PutOutcome, Register,
-    Resolver,
+    Resolver, Walk,
 };
 pub(crate) use model::closed_enum;
 pub use model::*;

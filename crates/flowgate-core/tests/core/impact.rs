@@ -88,7 +88,7 @@ fn check(changed: &str, items: &[&str], max_depth: Option<u32>, expected: &[(&st
     };
     let got: Vec<(String, u32, Vec<String>)> = downstream(&reg, changed, &options)
         .expect("known system")
-        .into_iter()
+        .iter()
         .map(|a| {
             (
                 a.system.id.to_string(),
@@ -237,7 +237,7 @@ proptest! {
         };
         let got: Vec<(String, u32, Vec<String>)> = downstream(&reg, &changed, &options)
             .expect("known")
-            .into_iter()
+            .iter()
             .map(|a| (a.system.id.to_string(), a.depth, a.flows.iter().map(|f| f.to_string()).collect()))
             .collect();
         prop_assert_eq!(got, naive(&reg, &flows, &changed, &items, max));

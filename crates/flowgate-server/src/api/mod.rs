@@ -534,7 +534,7 @@ pub struct ImpactQuery {
     /// Stop at this depth (1: direct dependants only).
     #[param(minimum = 1)]
     depth: Option<u32>,
-    /// At most this many systems (1–10,000, default 1,000).
+    /// At most this many systems (1–1,000, default 100); page through the rest with `offset`.
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -581,15 +581,19 @@ async fn system_impact(
     };
     let affected = flowgate_core::impact::downstream(&reg, &id, &options)
         .ok_or_else(|| ApiError::NotFound(format!("no system with id '{id}'")))?;
-    let limit = q.limit.unwrap_or(1_000).clamp(1, 10_000);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
     let offset = q.offset.unwrap_or(0).max(0);
     let total = affected.len() as i64;
+    // Only the page asked for is turned into ids and sorted: a hub's whole impact can run to
+    // hundreds of thousands of flows.
+    let end = usize::try_from(offset.saturating_add(limit)).unwrap_or(usize::MAX);
+    let page = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(affected.len())..end.min(affected.len());
     Ok(Json(ImpactView {
         system: id,
-        affected: affected
-            .iter()
-            .skip(offset as usize)
-            .take(limit as usize)
+        affected: page
+            .map(|i| affected.get(i))
             .map(|a| AffectedView {
                 system: a.system.id.to_string(),
                 depth: a.depth,
