@@ -304,11 +304,11 @@ fn notice_text(
     links: &dyn Links,
 ) -> String {
     let mut t = String::new();
-    if reminder {
+    if let Some(at) = n.reminded_at.filter(|_| reminder) {
         let _ = writeln!(
             t,
-            "You have not yet said whether these systems are ready for a change in {} days.\n",
-            n.notice_period_days().max(0)
+            "Reminder: you have not yet said whether these systems are ready for a change due in {} days.\n",
+            (n.change.planned_for - at.date_naive()).num_days().max(0)
         );
     }
     let _ = writeln!(

@@ -25,6 +25,7 @@ on_both!(
     messages_left_when_a_server_stops_are_delivered_by_the_next,
     a_webhook_call_is_signed_and_retried_with_the_same_key,
     request_steps_notify_the_approvers_and_the_requester,
+    a_reminder_goes_once_to_those_who_have_not_answered,
 );
 
 const VLE_IAO: &str = "vle.iao@uni.example";
@@ -777,5 +778,74 @@ async fn request_steps_notify_the_approvers_and_the_requester(backend: Backend) 
     assert_eq!(v["items"][0]["event"], "request.approved");
     assert_eq!(v["items"][0]["recipient"], super::REQUESTER);
     assert_eq!(v["pending"], 3);
+    app.stop().await;
+}
+
+async fn a_reminder_goes_once_to_those_who_have_not_answered(backend: Backend) {
+    let app = app_with_dependants(backend).await;
+    let mut smtp = Smtp::down();
+    smtp.start().await;
+    let planned = (Utc::now().date_naive() + chrono::Duration::days(5)).to_string();
+    let (s, v) = app
+        .post(
+            DPT,
+            "/api/v1/notices",
+            json!({"system": "sits", "summary": "Patch", "planned_for": planned}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = app
+        .post(
+            VLE_ADMIN,
+            "/api/v1/notices/chg-1/answer",
+            json!({"system": "moodle", "answer": "ready"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let w = |days: i64| {
+        Worker::new(
+            app.store.clone(),
+            app.register.clone(),
+            NotifySettings {
+                smtp: Some(smtp.settings()),
+                remind_days: days,
+                ..NotifySettings::default()
+            },
+        )
+        .expect("worker")
+    };
+    let now = Utc::now();
+    // Five days out: not yet due with a three-day reminder; due with a seven-day one, once.
+    assert_eq!(w(3).send_reminders(now).await.expect("reminders"), 0);
+    assert_eq!(w(7).send_reminders(now).await.expect("reminders"), 1);
+    assert_eq!(w(7).send_reminders(now).await.expect("reminders"), 0);
+    w(7).deliver_due(now).await.expect("deliver");
+    let reminders: Vec<Mail> = smtp
+        .received()
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Reminder"))
+        .collect();
+    let to: Vec<&str> = reminders.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(
+        to,
+        vec![BI_IAO],
+        "only analytics has not answered: {reminders:#?}"
+    );
+    assert!(
+        reminders[0].body.contains("a change due in 5 days"),
+        "{}",
+        reminders[0].body
+    );
+    let (_, v) = app.get(DPT, "/api/v1/notices/chg-1").await;
+    assert!(v["reminded_at"].is_string(), "{v}");
+    let last = v["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (last["action"].clone(), last["actor"].clone()),
+        (json!("remind"), json!("flowgate"))
+    );
     app.stop().await;
 }
