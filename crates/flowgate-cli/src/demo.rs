@@ -82,3 +82,29 @@ pub async fn run(store: &Store, actor: &str) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+/// A few people to sign in as, one per role in the journey of a request.
+pub async fn print_people(store: &Store) -> anyhow::Result<()> {
+    let register = store.load_register().await?;
+    println!("\nOpen the address below and sign in as, for example:");
+    for (email, what) in [
+        ("a.researcher@uni.example", "a requester: raise a request"),
+        ("dpt.lead@uni.example", "the Data Product Team: triage it"),
+        ("registrar@uni.example", "the IAO of SITS: approve it"),
+        (
+            "librarian@uni.example",
+            "the IAO of the library system: approve it",
+        ),
+        (
+            "pl.integrations@uni.example",
+            "a product line: build and complete it",
+        ),
+        ("dpo@uni.example", "the Data Protection Officer"),
+    ] {
+        if let Some(p) = register.person(email) {
+            println!("  {} ({email}) — {what}", p.name);
+        }
+    }
+    println!();
+    Ok(())
+}

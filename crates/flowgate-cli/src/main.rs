@@ -73,12 +73,24 @@ struct ServeArgs {
     /// Remind those who have not answered a change notice this many days before its date.
     #[arg(long, env = "FLOWGATE_REMIND_DAYS", default_value_t = 7)]
     remind_days: i64,
+    /// For local demos only: sign in by choosing a person from the register. Refused unless
+    /// --listen is a loopback address; every page says it is on.
+    #[arg(long)]
+    dev_sign_in: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Load the demo university register into an empty database and say what to try next.
-    Demo,
+    /// Load the demo university register into an empty database, then serve it with development
+    /// sign-in on 127.0.0.1:8080 (choose a person to be) until interrupted.
+    Demo {
+        /// Only load the register; do not start the server.
+        #[arg(long)]
+        load_only: bool,
+        /// Where the demo server listens (loopback only).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Add or update records from a folder of CSV files, an .xlsx workbook or a .json export.
     /// All or nothing: one bad row and nothing is written.
     Import {
@@ -317,7 +329,31 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
     let store = open(&cli.database_url).await?;
     let outcome = match cli.command {
-        Command::Demo => demo::run(&store, &actor).await?,
+        Command::Demo { load_only, listen } => {
+            demo::run(&store, &actor).await?;
+            if load_only {
+                Outcome::Ok
+            } else {
+                demo::print_people(&store).await?;
+                serve(
+                    store.clone(),
+                    ServeArgs {
+                        listen,
+                        policy: None,
+                        public_url: None,
+                        smtp_host: None,
+                        smtp_port: 587,
+                        smtp_tls: flowgate_server::notify::SmtpTls::StartTls,
+                        smtp_user: None,
+                        smtp_password: None,
+                        mail_from: "Flowgate <flowgate@localhost>".into(),
+                        remind_days: 7,
+                        dev_sign_in: true,
+                    },
+                )
+                .await?
+            }
+        }
         Command::Import { path } => import::run(&store, &actor, &path).await?,
         Command::Export { format, out } => import::export(&store, format, out.as_deref()).await?,
         Command::List { kind, limit } => view::list(&store, kind.into(), limit).await?,
@@ -371,6 +407,12 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<Outcome> {
     use flowgate_server::notify::{NotifySettings, SmtpSettings, Worker};
     init_logging();
     let listen = args.listen;
+    if args.dev_sign_in && !listen.ip().is_loopback() {
+        return Err(BadInput(format!(
+            "--dev-sign-in lets anyone act as anyone, so it is refused unless the server listens on a loopback address (not {listen})"
+        ))
+        .into());
+    }
     let authz = tokens::load_policy(args.policy.as_deref())?;
     store.set_public_url(
         args.public_url
@@ -395,7 +437,8 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<Outcome> {
             "no SMTP server (--smtp-host): e-mail waits in the outbox until one is configured"
         );
     }
-    let state = flowgate_server::AppState::load(store.clone(), authz).await?;
+    let mut state = flowgate_server::AppState::load(store.clone(), authz).await?;
+    state.dev_sign_in = args.dev_sign_in;
     let worker = Worker::new(
         store,
         state.register.clone(),
@@ -411,7 +454,14 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("failed to listen on {listen}"))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let delivering = tokio::spawn(worker.run(stopped));
-    println!("Flowgate is listening on http://{listen} (Ctrl-C stops it)");
+    println!(
+        "Flowgate is listening on http://{listen}{} (Ctrl-C stops it)",
+        if args.dev_sign_in {
+            " with development sign-in"
+        } else {
+            ""
+        }
+    );
     flowgate_server::serve(state, listener, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = delivering.await;

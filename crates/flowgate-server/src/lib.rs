@@ -34,6 +34,8 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     /// Tokens recently checked against the store (see [`api::TokenCache`]).
     pub tokens: Arc<api::TokenCache>,
+    /// Development sign-in: a local demo chooses who to be (never on a non-loopback address).
+    pub dev_sign_in: bool,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             register: Arc::new(RwLock::new(register)),
             authz: Arc::new(authz),
             tokens: Default::default(),
+            dev_sign_in: false,
         })
     }
 }

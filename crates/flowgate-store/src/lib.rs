@@ -17,6 +17,7 @@ mod notices;
 mod outbox;
 mod requests;
 mod secret;
+mod sessions;
 mod sql;
 mod sqlite_fast;
 mod tokens;
@@ -36,6 +37,7 @@ pub use crate::outbox::{
     Channel, MAX_ATTEMPTS, OutboxCounts, OutboxMessage, Webhook, WebhookFor, backoff,
 };
 pub use crate::requests::{RequestFilter, WorkflowError};
+pub use crate::sessions::Session;
 pub use crate::tokens::TokenInfo;
 use flowgate_core::register::{Record, RecordKind, Register};
 use serde_json::Value;

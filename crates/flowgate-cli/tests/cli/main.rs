@@ -108,7 +108,7 @@ on_both!(
 
 async fn notices_are_raised_answered_and_closed_as_the_code_says(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let as_who = |who: &str, args: &[&str]| {
         let mut all = vec!["--actor", who];
         all.extend_from_slice(args);
@@ -248,7 +248,7 @@ async fn notices_are_raised_answered_and_closed_as_the_code_says(backend: Backen
 
 async fn impact_lists_every_system_downstream_with_its_owners(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let json = ok(env.run(&["impact", "sits", "--format", "json"]));
     let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     assert_eq!(v["system"], "sits");
@@ -313,7 +313,7 @@ async fn impact_lists_every_system_downstream_with_its_owners(backend: Backend) 
 
 async fn tokens_are_created_once_listed_and_revoked(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let created = ok(env.run(&["tokens", "create", "--person", "Registrar@uni.example"]));
     let token = created.stdout.trim().to_owned();
     assert!(
@@ -399,7 +399,7 @@ fn policy_validate_accepts_the_shipped_policy_and_names_what_is_wrong_in_another
 
 async fn demo_loads_once_and_verifies(backend: Backend) {
     let env = Env::new(backend).await;
-    let first = ok(env.run(&["demo"]));
+    let first = ok(env.run(&["demo", "--load-only"]));
     assert!(
         first
             .stdout
@@ -411,7 +411,7 @@ async fn demo_loads_once_and_verifies(backend: Backend) {
         first.stdout.contains("flowgate show system sits"),
         "says what to try next"
     );
-    let second = ok(env.run(&["demo"]));
+    let second = ok(env.run(&["demo", "--load-only"]));
     assert!(second.stdout.contains("not empty"), "{}", second.stdout);
     let v = ok(env.run(&["audit", "verify"]));
     assert!(v.stdout.contains("125 events"), "{}", v.stdout);
@@ -445,7 +445,7 @@ async fn demo_loads_once_and_verifies(backend: Backend) {
 
 async fn every_kind_of_bad_file_is_refused_and_changes_nothing(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let before = env.export_json();
     let head_before = ok(env.run(&["audit", "log", "--since", "120"])).stdout;
     let iar = demo_folder(env.dir.path());
@@ -541,7 +541,7 @@ async fn every_kind_of_bad_file_is_refused_and_changes_nothing(backend: Backend)
 
 async fn json_export_import_export_is_byte_identical(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let first = env.export_json();
     let file = env.path("iar.json");
     std::fs::write(&file, &first).expect("write");
@@ -562,7 +562,7 @@ async fn json_export_import_export_is_byte_identical(backend: Backend) {
 
 async fn csv_and_xlsx_round_trip(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let json = env.export_json();
     for (format, out) in [("csv", "out-csv"), ("xlsx", "iar.xlsx")] {
         let path = env.path(out);
@@ -583,7 +583,7 @@ async fn csv_and_xlsx_round_trip(backend: Backend) {
 
 async fn verify_fails_naming_the_place_after_tampering(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     ok(env.run(&["audit", "verify"]));
     env.sql("UPDATE systems SET owner = 'dpo@uni.example' WHERE id = 'sits'")
         .await;
@@ -607,7 +607,7 @@ async fn verify_fails_naming_the_place_after_tampering(backend: Backend) {
 
 async fn set_edits_one_record_through_the_audit_log(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let r = ok(env.run(&[
         "set",
         "system",
@@ -705,7 +705,7 @@ fn request_file(
 
 async fn check_decides_with_its_exit_codes_and_explains_why(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let as_of = ["--as-of", "2026-12-04"];
 
     let proceed = request_file(
@@ -834,7 +834,7 @@ async fn check_decides_with_its_exit_codes_and_explains_why(backend: Backend) {
 
 async fn lint_reports_the_demo_registers_legacy_debt(backend: Backend) {
     let env = Env::new(backend).await;
-    ok(env.run(&["demo"]));
+    ok(env.run(&["demo", "--load-only"]));
     let r = env.run(&["lint", "--as-of", "2026-12-04"]);
     assert_eq!(r.code, 1, "violations exit 1: {}", r.stderr);
     for expected in [

@@ -791,6 +791,24 @@ async fn assess(
     Ok(Json(AssessmentView::from(&a)))
 }
 
+/// Raises the request in `body` as `who`: what the API and the web form both do.
+pub(crate) async fn raise_as(
+    state: &AppState,
+    who: &Email,
+    body: &serde_json::Value,
+) -> Result<SharingRequest, ApiError> {
+    authorise(state, who, RegisterAction::Raise, "raise a request").await?;
+    let (ask, ticket) = parse_ask(body)?;
+    let now = Utc::now();
+    Ok(state
+        .store
+        .raise_request(who.as_str(), now, {
+            let who = who.clone();
+            move |id| workflow::raise(id, ask, ticket, &who, now)
+        })
+        .await?)
+}
+
 /// Raises a request (2.1). The requester is the caller.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = AskBody,
     responses((status = 201, body = RequestView, headers(("ETag" = String, description = "the version"))),
@@ -801,16 +819,7 @@ async fn raise(
     Caller(who): Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorise(&state, &who, RegisterAction::Raise, "raise a request").await?;
-    let (ask, ticket) = parse_ask(&body)?;
-    let now = Utc::now();
-    let raised = state
-        .store
-        .raise_request(who.as_str(), now, {
-            let who = who.clone();
-            move |id| workflow::raise(id, ask, ticket, &who, now)
-        })
-        .await?;
+    let raised = raise_as(&state, &who, &body).await?;
     let mut response = (StatusCode::CREATED, Json(RequestView::from(&raised))).into_response();
     response
         .headers_mut()
@@ -897,7 +906,7 @@ static PROBE: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(
 });
 
 /// The actions `who` may take on `r` now: allowed by the policy and by the workflow.
-fn allowed_actions(
+pub(crate) fn allowed_actions(
     state: &AppState,
     reg: &Register,
     who: &Email,
@@ -964,7 +973,7 @@ async fn get_request(
 }
 
 /// A request's or a notice's steps, from their audit events.
-fn history_entries(events: &[flowgate_core::audit::StoredEvent]) -> Vec<HistoryEntry> {
+pub(crate) fn history_entries(events: &[flowgate_core::audit::StoredEvent]) -> Vec<HistoryEntry> {
     events
         .iter()
         .map(|e| {
@@ -998,9 +1007,29 @@ async fn act(
     name: ActionName,
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
-    let action = workflow::action_from_json(name, &body)
-        .map_err(|e| ApiError::Invalid(e.to_string(), vec![e]))?;
     let expected = if_match(&headers)?;
+    let t = step_as(&state, &who, &id, expected, name, &body).await?;
+    let mut view = RequestView::from(&t.request);
+    view.assessment = t.assessment.as_ref().map(AssessmentView::from);
+    let mut response = Json(view).into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(t.request.version));
+    Ok(response)
+}
+
+/// Takes step `name` on request `id` as `who`, the fields in `body`: what the API's action
+/// endpoints and the web page's buttons both do.
+pub(crate) async fn step_as(
+    state: &AppState,
+    who: &Email,
+    id: &str,
+    expected: Option<i64>,
+    name: ActionName,
+    body: &serde_json::Value,
+) -> Result<workflow::Transition, ApiError> {
+    let action = workflow::action_from_json(name, body)
+        .map_err(|e| ApiError::Invalid(e.to_string(), vec![e]))?;
     let authz = state.authz.clone();
     let mut reg = state.register.write().await;
     let now = Utc::now();
@@ -1009,17 +1038,17 @@ async fn act(
         .store
         .transition(
             &mut reg,
-            &id,
+            id,
             expected,
             who.as_str(),
             now,
-            |r, reg| match authz.decide_request(reg, &who, RequestAction::Step(name), r) {
-                Ok(d) if d.allowed => workflow::decide(r, &action, &who, reg, now),
+            |r, reg| match authz.decide_request(reg, who, RequestAction::Step(name), r) {
+                Ok(d) if d.allowed => workflow::decide(r, &action, who, reg, now),
                 Ok(d) => {
                     denied = Some(forbid(&d, &format!("{name} request {id}")));
                     Err(workflow::Refusal {
                         action: name,
-                        request: id.clone(),
+                        request: id.to_owned(),
                         reason: d.to_string(),
                     })
                 }
@@ -1027,24 +1056,14 @@ async fn act(
                     denied = Some(e.into());
                     Err(workflow::Refusal {
                         action: name,
-                        request: id.clone(),
+                        request: id.to_owned(),
                         reason: "authorization failed".into(),
                     })
                 }
             },
         )
         .await;
-    let t = match result {
-        Ok(t) => t,
-        Err(e) => return Err(denied.unwrap_or_else(|| e.into())),
-    };
-    let mut view = RequestView::from(&t.request);
-    view.assessment = t.assessment.as_ref().map(AssessmentView::from);
-    let mut response = Json(view).into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(t.request.version));
-    Ok(response)
+    result.map_err(|e| denied.unwrap_or_else(|| e.into()))
 }
 
 macro_rules! action_endpoint {

@@ -1,25 +1,63 @@
-//! HTML pages. So far one: the page an answer link in a change notice e-mail opens, where an IAO
-//! or IAA says whether their system is ready (2.5) without signing in — the link itself, an
-//! unguessable token good for one person, one notice and one system, is the credential.
+//! The web pages: server-rendered HTML (askama templates, escaped by default), usable without
+//! JavaScript, under a strict Content-Security-Policy (no script, no inline style). Each page
+//! translates like the API does — read the session, authorise through the same Cedar policy,
+//! call core and store through the same functions as the API, render.
 //!
-//! Opening the link changes nothing (mail scanners open links); the answer is a form posted back
-//! to the same address. The token is kept out of the log (`redact_path`) and out of referrers.
+//! Sign-in: `--dev-sign-in` lets a local demo choose a person from the register (refused unless
+//! the server listens on loopback, and marked on every page). Sessions live in the store; the
+//! cookie is `HttpOnly; Secure; SameSite=Lax`; every state-changing form carries the session's
+//! CSRF token.
 
-use axum::Form;
+mod answer;
+mod pages;
+mod picture;
+
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use flowgate_core::notice::{ChangeNotice, NoticeState, Readiness};
-use serde::Deserialize;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use flowgate_core::Email;
 
 use crate::AppState;
-use crate::api::error::ApiError;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "flowgate_session";
 
 /// The pages' routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/answer/{token}", get(answer_page).post(answer_post))
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/sign-in", get(pages::sign_in_page).post(pages::sign_in))
+        .route("/sign-out", post(pages::sign_out))
+        .route(
+            "/requests/new",
+            get(pages::raise_page).post(pages::raise_post),
+        )
+        .route("/requests/{id}", get(pages::request_page))
+        .route("/requests/{id}/{action}", post(pages::request_action))
+        .route("/systems", get(pages::systems_page))
+        .route("/systems/{id}", get(pages::system_page))
+        .route("/notices", get(pages::notices_page))
+        .route("/notices/{id}", get(pages::notice_page))
+        .route("/static/flowgate.css", get(stylesheet))
+        .route(
+            "/answer/{token}",
+            get(answer::answer_page).post(answer::answer_post),
+        )
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/flowgate.css"),
+    )
+        .into_response()
 }
 
 /// A path as the log may keep it: the token of an answer link is a credential.
@@ -31,7 +69,7 @@ pub fn redact_path(path: &str) -> &str {
     }
 }
 
-/// Escapes text for HTML.
+/// Escapes text for HTML (the answer page and the SVG picture, which are built as text).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -47,18 +85,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} — Flowgate</title>\n</head>\n<body>\n<header><p>Flowgate</p></header>\n<main>\n<h1>{}</h1>\n{body}\n</main>\n</body>\n</html>\n",
-        escape(title),
-        escape(title)
-    );
-    let mut response = (status, Html(html)).into_response();
+/// The security headers every page carries.
+fn secure(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
@@ -70,162 +103,101 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     response
 }
 
-fn invalid_link() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "This link is not valid",
-        "<p>The link may have been mistyped or cut short by your e-mail program. Open the whole link from the e-mail, or answer on the notice's page in Flowgate.</p>",
-    )
+/// A rendered page with its status.
+fn html(status: StatusCode, body: String) -> Response {
+    secure((status, Html(body)).into_response())
 }
 
-fn describe(n: &ChangeNotice) -> String {
-    let mut s = format!(
-        "<p><strong>{}</strong> will change <strong>{}</strong> on <strong>{}</strong>{}: {}</p>\n",
-        escape(n.raised_by.as_str()),
-        escape(n.change.system.as_str()),
-        n.change.planned_for,
-        if n.change.urgent {
-            " (urgent: it may go ahead even if systems downstream are not ready, 2.5)"
-        } else {
-            ""
-        },
-        escape(&n.change.summary)
+/// A page built as text (the answer page): a title, a heading and a body.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html_text = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} — Flowgate</title>\n<link rel=\"stylesheet\" href=\"/static/flowgate.css\">\n</head>\n<body>\n<header class=\"top\"><p class=\"brand\">Flowgate</p></header>\n<main id=\"main\">\n<h1>{}</h1>\n{body}\n</main>\n</body>\n</html>\n",
+        escape(title),
+        escape(title)
     );
-    if let Some(d) = &n.change.details {
-        s.push_str(&format!("<p>{}</p>\n", escape(d)));
-    }
-    s.push_str(&format!(
-        "<p>Notice given: {} days. Change notice {}.</p>\n",
-        n.notice_period_days(),
-        escape(n.id.as_str())
-    ));
-    s
+    html(status, html_text)
 }
 
-async fn answer_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match render_answer(&state, &token, None).await {
-        Ok(r) => r,
-        Err(e) => error_page(e),
+/// Who is looking at a page: the signed-in person, if any.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub session: Option<(String, flowgate_store::Session)>,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Ok(Viewer { session: None });
+        };
+        let session = state
+            .store
+            .session(token, Utc::now())
+            .await
+            .ok()
+            .flatten()
+            .map(|s| (token.to_owned(), s));
+        Ok(Viewer { session })
     }
 }
 
-/// The answer form, or (`done`) what was recorded.
-async fn render_answer(
-    state: &AppState,
-    token: &str,
-    done: Option<&str>,
-) -> Result<Response, ApiError> {
-    let Some((id, system, person)) = state.store.answer_link(token).await? else {
-        return Ok(invalid_link());
-    };
-    let Some(n) = state.store.notice(id.as_str()).await? else {
-        return Ok(invalid_link());
-    };
-    let Some(a) = n.affected_system(system.as_str()) else {
-        return Ok(invalid_link());
-    };
-    let mut body = String::new();
-    if let Some(done) = done {
-        body.push_str(&format!(
-            "<p role=\"status\"><strong>Recorded:</strong> {}</p>\n",
-            escape(done)
-        ));
+impl Viewer {
+    /// The signed-in person and their session's CSRF token.
+    fn person(&self) -> Option<(&Email, &str)> {
+        self.session
+            .as_ref()
+            .map(|(_, s)| (&s.person, s.csrf.as_str()))
     }
-    body.push_str(&describe(&n));
-    body.push_str(&format!(
-        "<p>You are answering for <strong>{} ({})</strong>, affected at depth {}, as {}. Its answer so far: <strong>{}</strong>{}.</p>\n",
-        escape(&a.name),
-        escape(a.system.as_str()),
-        a.depth,
-        escape(person.as_str()),
-        a.readiness.as_str().replace('_', " "),
-        a.note
-            .as_deref()
-            .map(|n| format!(" ({})", escape(n)))
-            .unwrap_or_default()
-    ));
-    if n.state != NoticeState::Open {
-        body.push_str(&format!(
-            "<p>This notice is {}: nothing more can be recorded on it.</p>\n",
-            n.state
-        ));
-        return Ok(page(StatusCode::OK, "Change notice", &body));
-    }
-    let checked = |r: Readiness| {
-        if a.readiness == r || (a.readiness == Readiness::Pending && r == Readiness::Acknowledged) {
-            " checked"
-        } else {
-            ""
+}
+
+/// Where a page that needs a person sends a browser that is not signed in.
+fn to_sign_in() -> Response {
+    Redirect::to("/sign-in").into_response()
+}
+
+/// What every page's frame shows.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub who: Option<String>,
+    pub csrf: String,
+    pub dev_sign_in: bool,
+    pub section: &'static str,
+}
+
+impl Chrome {
+    fn new(state: &AppState, viewer: &Viewer, section: &'static str) -> Chrome {
+        Chrome {
+            who: viewer.session.as_ref().map(|(_, s)| s.person.to_string()),
+            csrf: viewer
+                .session
+                .as_ref()
+                .map(|(_, s)| s.csrf.clone())
+                .unwrap_or_default(),
+            dev_sign_in: state.dev_sign_in,
+            section,
         }
-    };
-    body.push_str(&format!(
-        "<form method=\"post\">\n<fieldset>\n<legend>Is {} ready for this change?</legend>\n\
-<p><input type=\"radio\" id=\"answer-acknowledged\" name=\"answer\" value=\"acknowledged\"{}><label for=\"answer-acknowledged\">I have read this notice; I will say later whether it is ready</label></p>\n\
-<p><input type=\"radio\" id=\"answer-ready\" name=\"answer\" value=\"ready\"{}><label for=\"answer-ready\">Ready</label></p>\n\
-<p><input type=\"radio\" id=\"answer-not-ready\" name=\"answer\" value=\"not_ready\"{}><label for=\"answer-not-ready\">Not ready</label></p>\n\
-</fieldset>\n<p><label for=\"note\">What is still needed (required when not ready)</label><br>\n<textarea id=\"note\" name=\"note\" rows=\"4\" cols=\"60\"></textarea></p>\n\
-<p><button type=\"submit\">Record the answer</button></p>\n</form>\n",
-        escape(a.system.as_str()),
-        checked(Readiness::Acknowledged),
-        checked(Readiness::Ready),
-        checked(Readiness::NotReady),
-    ));
-    Ok(page(StatusCode::OK, "Change notice", &body))
-}
-
-#[derive(Debug, Deserialize)]
-struct AnswerForm {
-    answer: String,
-    #[serde(default)]
-    note: Option<String>,
-}
-
-async fn answer_post(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Form(form): Form<AnswerForm>,
-) -> Response {
-    let link = match state.store.answer_link(&token).await {
-        Ok(Some(link)) => link,
-        Ok(None) => return invalid_link(),
-        Err(e) => return error_page(e.into()),
-    };
-    let (id, system, person) = link;
-    let note = form.note.filter(|n| !n.trim().is_empty());
-    match crate::api::notices::answer(
-        &state,
-        &person,
-        id.as_str(),
-        None,
-        system.clone(),
-        &form.answer,
-        note,
-    )
-    .await
-    {
-        Ok(t) => {
-            let said = t
-                .notice
-                .affected_system(system.as_str())
-                .map_or("answered", |a| a.readiness.as_str())
-                .replace('_', " ");
-            match render_answer(&state, &token, Some(&format!("{system} is {said}."))).await {
-                Ok(r) => r,
-                Err(e) => error_page(e),
-            }
-        }
-        Err(e) => error_page(e),
     }
 }
 
-fn error_page(e: ApiError) -> Response {
-    let (status, message) = e.public();
-    page(
-        status,
-        "The answer was not recorded",
-        &format!(
-            "<p role=\"alert\">{}</p>\n<p>Go back, correct it and send it again.</p>",
-            escape(&message)
-        ),
-    )
+/// The session cookie for `token` (or, empty, one that clears it).
+fn session_cookie(token: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}"
+    ))
+    .unwrap_or(HeaderValue::from_static("flowgate_session=; Max-Age=0"))
 }

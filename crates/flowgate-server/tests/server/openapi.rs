@@ -27,8 +27,11 @@ fn every_routed_handler_is_in_the_openapi_document() {
     let mut declared = 0;
     for (file, text) in sources() {
         // The HTML pages (src/web) are not part of the API and not in its document.
+        if file.contains("/src/web/") {
+            continue;
+        }
         assert!(
-            file.contains("/src/web/") || !text.contains(".route(\""),
+            !text.contains(".route(\""),
             "{file}: routes are added with utoipa_axum's routes!(...) so that they are documented"
         );
         // `#[utoipa::path(post, path = "/api/v1/...")]`, also inside the action macro's uses.

@@ -1,0 +1,1090 @@
+//! The pages themselves: each reads the session, asks the same functions as the API (and so the
+//! same Cedar policy and workflow), and renders a template.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use flowgate_authz::RequestAction;
+use flowgate_core::notice::{ChangeNotice, NoticeState};
+use flowgate_core::policy::{self, Assessment, Outcome, Request};
+use flowgate_core::register::{FlowRef, Register};
+use flowgate_core::workflow::{ActionName, SharingRequest, State as RequestState};
+use flowgate_core::{Email, SystemId};
+use flowgate_store::{NoticeFilter, RequestFilter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::picture::{self, Neighbour};
+use super::{Chrome, Viewer, html, session_cookie, to_sign_in};
+use crate::AppState;
+use crate::api::error::ApiError;
+
+/// How long a web session lasts.
+const SESSION_HOURS: i64 = 12;
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => html(StatusCode::OK, body),
+        Err(e) => failure(ApiError::Internal(format!("template: {e}"))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    heading: String,
+    message: String,
+}
+
+/// An error as a page: what may be shown, with its status (500s logged, never shown).
+fn failure(e: ApiError) -> Response {
+    let (status, message) = e.public();
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "That cannot be done now",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That did not work",
+    };
+    let page = ErrorPage {
+        chrome: Chrome::default(),
+        heading: heading.into(),
+        message,
+    };
+    match page.render() {
+        Ok(body) => html(status, body),
+        Err(_) => (status, "error").into_response(),
+    }
+}
+
+/// The form fields of a body, in order (a field may repeat, as a multiple select's does).
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The CSRF check of a state-changing form: it carries this session's token.
+fn csrf_ok(fields: &[(String, String)], csrf: &str) -> bool {
+    field(fields, "csrf").is_some_and(|c| !c.is_empty() && c == csrf)
+}
+
+fn csrf_refused() -> Response {
+    failure(ApiError::Forbidden(
+        "the form was not sent from this session's page (its security token is missing or old): go back, reload the page and send it again".into(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+struct PersonChoice {
+    email: String,
+    name: String,
+    what: String,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    chrome: Chrome,
+    people: Vec<PersonChoice>,
+}
+
+pub(super) async fn sign_in_page(State(state): State<AppState>, viewer: Viewer) -> Response {
+    let reg = state.register.read().await;
+    let mut people: Vec<PersonChoice> = reg
+        .people()
+        .iter()
+        .map(|p| {
+            let mut what: Vec<String> = p
+                .roles
+                .iter()
+                .map(|r| r.as_str().replace('_', " "))
+                .collect();
+            let owns: Vec<&str> = reg
+                .systems()
+                .iter()
+                .filter(|s| s.owner.as_ref() == Some(&p.email))
+                .map(|s| s.id.as_str())
+                .collect();
+            if !owns.is_empty() {
+                what.push(format!("IAO of {}", owns.join(", ")));
+            }
+            PersonChoice {
+                email: p.email.to_string(),
+                name: p.name.clone(),
+                what: what.join("; "),
+            }
+        })
+        .collect();
+    people.sort_by(|a, b| a.name.cmp(&b.name));
+    render(&SignInPage {
+        chrome: Chrome::new(&state, &viewer, "sign-in"),
+        people,
+    })
+}
+
+pub(super) async fn sign_in(State(state): State<AppState>, body: Bytes) -> Response {
+    if !state.dev_sign_in {
+        return failure(ApiError::Forbidden(
+            "development sign-in is off on this server".into(),
+        ));
+    }
+    let fields = form(&body);
+    let Some(person) = field(&fields, "person").and_then(|p| Email::parse(p).ok()) else {
+        return failure(ApiError::invalid("person", "choose a person"));
+    };
+    if state
+        .register
+        .read()
+        .await
+        .person(person.as_str())
+        .is_none()
+    {
+        return failure(ApiError::invalid(
+            "person",
+            format!("no person '{person}' in the register"),
+        ));
+    }
+    match state
+        .store
+        .create_session(&person, Utc::now(), chrono::Duration::hours(SESSION_HOURS))
+        .await
+    {
+        Ok((token, _)) => {
+            let mut r = Redirect::to("/").into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&token, SESSION_HOURS * 3600),
+            );
+            r
+        }
+        Err(e) => failure(e.into()),
+    }
+}
+
+pub(super) async fn sign_out(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Response {
+    if let Some((token, s)) = &viewer.session {
+        if !csrf_ok(&form(&body), &s.csrf) {
+            return csrf_refused();
+        }
+        let _ = state.store.delete_session(token).await;
+    }
+    let mut r = Redirect::to("/sign-in").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie("", 0));
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home
+
+struct RequestRow {
+    id: String,
+    source: String,
+    target: String,
+    items: String,
+    state: String,
+    requester: String,
+}
+
+impl From<&SharingRequest> for RequestRow {
+    fn from(r: &SharingRequest) -> Self {
+        RequestRow {
+            id: r.id.to_string(),
+            source: r.ask.source.to_string(),
+            target: r.ask.target.to_string(),
+            items: join(r.ask.data_items.iter()),
+            state: r.state.as_str().replace('_', " "),
+            requester: r.ask.requester.to_string(),
+        }
+    }
+}
+
+fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    items.map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+struct NoticeRow {
+    id: String,
+    system: String,
+    summary: String,
+    planned: String,
+    state: String,
+    unanswered: String,
+}
+
+impl From<&ChangeNotice> for NoticeRow {
+    fn from(n: &ChangeNotice) -> Self {
+        NoticeRow {
+            id: n.id.to_string(),
+            system: n.change.system.to_string(),
+            summary: n.change.summary.clone(),
+            planned: n.change.planned_for.to_string(),
+            state: n.state.to_string(),
+            unanswered: join(n.unanswered().map(|a| &a.system)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    flash: Option<String>,
+    approvals: Vec<RequestRow>,
+    questions: Vec<RequestRow>,
+    notices: Vec<NoticeRow>,
+    team: bool,
+    queue: Vec<RequestRow>,
+    builds: bool,
+    to_build: Vec<RequestRow>,
+    mine: Vec<RequestRow>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Flash {
+    done: Option<String>,
+}
+
+async fn requests(
+    state: &AppState,
+    filter: RequestFilter,
+) -> Result<Vec<SharingRequest>, ApiError> {
+    Ok(state
+        .store
+        .requests(&RequestFilter {
+            limit: 50,
+            ..filter
+        })
+        .await?
+        .0)
+}
+
+pub(super) async fn home(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(flash): Query<Flash>,
+) -> Response {
+    let Some((who, _)) = viewer.person() else {
+        return to_sign_in();
+    };
+    let who = who.clone();
+    let result: Result<HomePage, ApiError> = async {
+        let roles = state
+            .register
+            .read()
+            .await
+            .person(who.as_str())
+            .map(|p| p.roles.clone())
+            .unwrap_or_default();
+        let team = roles.contains(&flowgate_core::register::Role::DataProductTeam);
+        let builds = roles.contains(&flowgate_core::register::Role::ProductLine);
+        let rows = |v: Vec<SharingRequest>| v.iter().map(RequestRow::from).collect::<Vec<_>>();
+        let by_state = |s: RequestState| RequestFilter {
+            state: Some(s),
+            ..Default::default()
+        };
+        let mut queue = Vec::new();
+        let mut to_build = Vec::new();
+        if team {
+            for s in [
+                RequestState::WithDataProductTeam,
+                RequestState::AwaitingReview,
+            ] {
+                queue.extend(rows(requests(&state, by_state(s)).await?));
+            }
+        }
+        if builds {
+            for s in [
+                RequestState::Approved,
+                RequestState::Prioritised,
+                RequestState::InProgress,
+            ] {
+                to_build.extend(rows(requests(&state, by_state(s)).await?));
+            }
+        }
+        let mine = requests(
+            &state,
+            RequestFilter {
+                requester: Some(who.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let questions = mine
+            .iter()
+            .filter(|r| r.state == RequestState::Returned)
+            .map(RequestRow::from)
+            .collect();
+        let notices = state
+            .store
+            .notices(&NoticeFilter {
+                state: Some(NoticeState::Open),
+                concerning: Some(who.clone()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await?
+            .0;
+        Ok(HomePage {
+            chrome: Chrome::new(&state, &viewer, "home"),
+            flash: flash.done,
+            approvals: rows(
+                requests(
+                    &state,
+                    RequestFilter {
+                        awaiting_approval_by: Some(who.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await?,
+            ),
+            questions,
+            notices: notices.iter().map(NoticeRow::from).collect(),
+            team,
+            queue,
+            builds,
+            to_build,
+            mine: mine.iter().map(RequestRow::from).collect(),
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => render(&page),
+        Err(e) => failure(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assessments and requests
+
+struct FindingRow {
+    severity: &'static str,
+    rule: &'static str,
+    clause: &'static str,
+    message: String,
+    suggestion: Option<String>,
+}
+
+struct AssessmentBox {
+    outcome: &'static str,
+    outcome_class: &'static str,
+    findings: Vec<FindingRow>,
+}
+
+impl From<&Assessment> for AssessmentBox {
+    fn from(a: &Assessment) -> Self {
+        AssessmentBox {
+            outcome: match a.outcome {
+                Outcome::Proceed => {
+                    "Proceed: it may go to the Information Asset Owners for approval (2.3)"
+                }
+                Outcome::NeedsReview => {
+                    "Needs review: something must be recorded or reviewed first (2.2)"
+                }
+                Outcome::Rejected => "Rejected: as asked, it goes against the Code",
+            },
+            outcome_class: a.outcome.as_str(),
+            findings: a
+                .findings
+                .iter()
+                .map(|f| FindingRow {
+                    severity: match f.severity {
+                        policy::Severity::Info => "info",
+                        policy::Severity::Warning => "warning",
+                        policy::Severity::Review => "review",
+                        policy::Severity::Violation => "violation",
+                    },
+                    rule: f.rule,
+                    clause: f.clause,
+                    message: f.message.clone(),
+                    suggestion: f.suggestion.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+struct RequestFacts {
+    id: String,
+    source: String,
+    target: String,
+    items: String,
+    state: String,
+    requester: String,
+    justification: String,
+    intended_use: String,
+    question: Option<String>,
+    reason: Option<String>,
+    flow: Option<String>,
+    approvals: String,
+    version: i64,
+}
+
+struct ActionButton {
+    name: &'static str,
+    label: &'static str,
+}
+
+struct HistoryRow {
+    at: String,
+    when: String,
+    actor: String,
+    action: String,
+    to: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage {
+    chrome: Chrome,
+    flash: Option<String>,
+    problem: Option<String>,
+    r: RequestFacts,
+    actions: Vec<ActionButton>,
+    a: AssessmentBox,
+    history: Vec<HistoryRow>,
+}
+
+fn label(name: ActionName) -> &'static str {
+    match name {
+        ActionName::Triage => "Triage: assess and pass on",
+        ActionName::Reassess => "Assess again",
+        ActionName::Approve => "Approve",
+        ActionName::Refuse => "Refuse",
+        ActionName::ReturnForInformation => "Return with a question",
+        ActionName::Answer => "Send the answer",
+        ActionName::Withdraw => "Withdraw the request",
+        ActionName::Prioritise => "Set the priority",
+        ActionName::Start => "Start building",
+        ActionName::Complete => "Record it complete",
+        ActionName::Raise => "Raise",
+    }
+}
+
+async fn request_view(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    flash: Option<String>,
+    problem: Option<String>,
+) -> Result<Response, ApiError> {
+    let Some((who, _)) = viewer.person() else {
+        return Ok(to_sign_in());
+    };
+    let who = who.clone();
+    let Some(r) = state.store.request(id).await? else {
+        return Err(ApiError::NotFound(format!("no request with id '{id}'")));
+    };
+    let history = state.store.request_history(id).await?;
+    let reg = state.register.read().await;
+    let d = state
+        .authz
+        .decide_request(&reg, &who, RequestAction::View, &r)?;
+    if !d.allowed {
+        return Err(ApiError::Forbidden(format!(
+            "you may not see request {id}: {d}"
+        )));
+    }
+    let assessment = policy::assess(&reg, &r.ask, Utc::now().date_naive());
+    let allowed = crate::api::allowed_actions(state, &reg, &who, &r)?;
+    let actions = allowed
+        .iter()
+        .filter_map(|a| ActionName::parse(a).ok())
+        .map(|n| ActionButton {
+            name: n.as_str(),
+            label: label(n),
+        })
+        .collect();
+    let history = crate::api::history_entries(&history)
+        .into_iter()
+        .map(|h| HistoryRow {
+            at: h.at.to_rfc3339(),
+            when: h.at.format("%Y-%m-%d %H:%M").to_string(),
+            actor: h.actor,
+            action: h.action,
+            to: h.to.map(|t| t.replace('_', " ")),
+            note: h.note,
+        })
+        .collect();
+    Ok(render(&RequestPage {
+        chrome: Chrome::new(state, viewer, "requests"),
+        flash,
+        problem,
+        r: RequestFacts {
+            id: r.id.to_string(),
+            source: r.ask.source.to_string(),
+            target: r.ask.target.to_string(),
+            items: join(r.ask.data_items.iter()),
+            state: r.state.as_str().replace('_', " "),
+            requester: r.ask.requester.to_string(),
+            justification: r.ask.justification.clone(),
+            intended_use: r.ask.intended_use.clone(),
+            question: r.question.clone(),
+            reason: r.reason.clone(),
+            flow: r.flow.as_ref().map(|f| f.to_string()),
+            approvals: join(
+                r.approvals
+                    .iter()
+                    .map(|a| format!("{} for the {}", a.by, a.side)),
+            ),
+            version: r.version,
+        },
+        actions,
+        a: AssessmentBox::from(&assessment),
+        history,
+    }))
+}
+
+pub(super) async fn request_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(flash): Query<Flash>,
+) -> Response {
+    request_view(&state, &viewer, &id, flash.done, None)
+        .await
+        .unwrap_or_else(failure)
+}
+
+pub(super) async fn request_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let Ok(name) = ActionName::parse(&action) else {
+        return failure(ApiError::NotFound(format!("no action '{action}'")));
+    };
+    let expected = field(&fields, "version").and_then(|v| v.parse().ok());
+    let mut body = serde_json::Map::new();
+    for key in ["reason", "question", "answer", "priority", "method"] {
+        if let Some(v) = field(&fields, key).filter(|v| !v.trim().is_empty()) {
+            body.insert(key.into(), json!(v));
+        }
+    }
+    match crate::api::step_as(&state, &who, &id, expected, name, &Value::Object(body)).await {
+        Ok(t) => Redirect::to(&format!(
+            "/requests/{id}?done={}",
+            url::form_urlencoded::byte_serialize(
+                format!(
+                    "Done: {} → {}",
+                    label(name),
+                    t.request.state.as_str().replace('_', " ")
+                )
+                .as_bytes()
+            )
+            .collect::<String>()
+        ))
+        .into_response(),
+        Err(e) => {
+            let (status, message) = e.public();
+            match request_view(&state, &viewer, &id, None, Some(message)).await {
+                Ok(mut page) => {
+                    *page.status_mut() = status;
+                    page
+                }
+                Err(e) => failure(e),
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct RaiseForm {
+    source: String,
+    target: String,
+    items: Vec<String>,
+    justification: String,
+    intended_use: String,
+}
+
+#[derive(Template)]
+#[template(path = "raise.html")]
+struct RaisePage {
+    chrome: Chrome,
+    problem: Option<String>,
+    systems: Vec<(String, String)>,
+    items: Vec<(String, String)>,
+    form: RaiseForm,
+    assessment: Option<AssessmentBox>,
+}
+
+fn raise_page_for(
+    state: &AppState,
+    viewer: &Viewer,
+    reg: &Register,
+    form: RaiseForm,
+    assessment: Option<AssessmentBox>,
+    problem: Option<String>,
+) -> RaisePage {
+    let mut systems: Vec<(String, String)> = reg
+        .systems()
+        .iter()
+        .map(|s| (s.id.to_string(), s.name.clone()))
+        .collect();
+    systems.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut items: Vec<(String, String)> = reg
+        .data_items()
+        .iter()
+        .map(|d| (d.id.to_string(), d.name.clone()))
+        .collect();
+    items.sort_by(|a, b| a.1.cmp(&b.1));
+    RaisePage {
+        chrome: Chrome::new(state, viewer, "raise"),
+        problem,
+        systems,
+        items,
+        form,
+        assessment,
+    }
+}
+
+pub(super) async fn raise_page(State(state): State<AppState>, viewer: Viewer) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    render(&raise_page_for(
+        &state,
+        &viewer,
+        &reg,
+        RaiseForm::default(),
+        None,
+        None,
+    ))
+}
+
+pub(super) async fn raise_post(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let text = |k: &str| field(&fields, k).unwrap_or_default().to_owned();
+    let f = RaiseForm {
+        source: text("source"),
+        target: text("target"),
+        items: fields
+            .iter()
+            .filter(|(k, _)| k == "data_items")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        justification: text("justification"),
+        intended_use: text("intended_use"),
+    };
+    let ask = json!({
+        "requester": who, "justification": f.justification, "source": f.source,
+        "target": f.target, "data_items": f.items, "intended_use": f.intended_use,
+    });
+    if field(&fields, "step") == Some("raise") {
+        match crate::api::raise_as(&state, &who, &ask).await {
+            Ok(r) => {
+                return Redirect::to(&format!(
+                    "/requests/{}?done=Raised%3A%20it%20is%20with%20the%20Data%20Product%20Team",
+                    r.id
+                ))
+                .into_response();
+            }
+            Err(e) => {
+                let (status, message) = e.public();
+                let reg = state.register.read().await;
+                let mut page = render(&raise_page_for(
+                    &state,
+                    &viewer,
+                    &reg,
+                    f,
+                    None,
+                    Some(message),
+                ));
+                *page.status_mut() = status;
+                return page;
+            }
+        }
+    }
+    let reg = state.register.read().await;
+    match Request::from_json(&ask) {
+        Ok(request) => {
+            let a = policy::assess(&reg, &request, Utc::now().date_naive());
+            render(&raise_page_for(
+                &state,
+                &viewer,
+                &reg,
+                f,
+                Some(AssessmentBox::from(&a)),
+                None,
+            ))
+        }
+        Err(errors) => {
+            let message = join(errors.iter());
+            let mut page = render(&raise_page_for(
+                &state,
+                &viewer,
+                &reg,
+                f,
+                None,
+                Some(message),
+            ));
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The register
+
+struct SystemRow {
+    id: String,
+    name: String,
+    owner: String,
+    dpia: String,
+    flows_in: usize,
+    flows_out: usize,
+}
+
+#[derive(Template)]
+#[template(path = "systems.html")]
+struct SystemsPage {
+    chrome: Chrome,
+    q: String,
+    total: usize,
+    from: usize,
+    to: usize,
+    rows: Vec<SystemRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    q: Option<String>,
+    page: Option<usize>,
+}
+
+const PAGE: usize = 50;
+
+pub(super) async fn systems_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    let needle = q.q.clone().unwrap_or_default().trim().to_lowercase();
+    let mut matching: Vec<&flowgate_core::register::System> = reg
+        .systems()
+        .iter()
+        .filter(|s| {
+            needle.is_empty()
+                || s.id.as_str().contains(&needle)
+                || s.name.to_lowercase().contains(&needle)
+                || s.owner
+                    .as_ref()
+                    .is_some_and(|o| o.as_str().contains(&needle))
+        })
+        .collect();
+    matching.sort_by(|a, b| a.id.cmp(&b.id));
+    let page = q.page.unwrap_or(1).max(1);
+    let start = ((page - 1) * PAGE).min(matching.len());
+    let end = (start + PAGE).min(matching.len());
+    let link = |p: usize| {
+        format!(
+            "/systems?q={}&page={p}",
+            url::form_urlencoded::byte_serialize(needle.as_bytes()).collect::<String>()
+        )
+    };
+    render(&SystemsPage {
+        chrome: Chrome::new(&state, &viewer, "systems"),
+        q: needle.clone(),
+        total: matching.len(),
+        from: if end == 0 { 0 } else { start + 1 },
+        to: end,
+        rows: matching[start..end]
+            .iter()
+            .map(|s| SystemRow {
+                id: s.id.to_string(),
+                name: s.name.clone(),
+                owner: s
+                    .owner
+                    .as_ref()
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "none recorded".into()),
+                dpia: s.dpia_status.as_str().replace('_', " "),
+                flows_in: reg.flows_into(s.id.as_str()).count(),
+                flows_out: reg.flows_out_of(s.id.as_str()).count(),
+            })
+            .collect(),
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (end < matching.len()).then(|| link(page + 1)),
+    })
+}
+
+struct SystemFacts {
+    id: String,
+    name: String,
+    owner: String,
+    admins: String,
+    status: String,
+    dpia: String,
+    checklist: String,
+    description: String,
+    authoritative: String,
+}
+
+struct FlowRow {
+    id: String,
+    other: String,
+    items: String,
+    method: String,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "system.html")]
+struct SystemPage {
+    chrome: Chrome,
+    s: SystemFacts,
+    picture: String,
+    flows_in: Vec<FlowRow>,
+    flows_out: Vec<FlowRow>,
+}
+
+/// The neighbours on one side, with how many active flows each has with the system.
+fn neighbours<'a>(flows: impl Iterator<Item = (FlowRef<'a>, &'a str)>) -> Vec<Neighbour> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (f, other) in flows {
+        if f.is_active() {
+            *counts.entry(other).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(id, flows)| Neighbour {
+            id: id.to_owned(),
+            flows,
+        })
+        .collect()
+}
+
+pub(super) async fn system_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    let Some(s) = SystemId::parse(&id)
+        .ok()
+        .and_then(|i| reg.system(i.as_str()))
+    else {
+        return failure(ApiError::NotFound(format!("no system with id '{id}'")));
+    };
+    let row = |f: FlowRef<'_>, other: &str| FlowRow {
+        id: f.id().to_owned(),
+        other: other.to_owned(),
+        items: join(f.data_items().map(|d| &d.id)),
+        method: f.method().as_str().replace('_', " "),
+        status: f.status().as_str().into(),
+    };
+    let into: Vec<FlowRef<'_>> = reg.flows_into(s.id.as_str()).collect();
+    let out: Vec<FlowRef<'_>> = reg.flows_out_of(s.id.as_str()).collect();
+    let picture = picture::render(
+        s.id.as_str(),
+        neighbours(into.iter().map(|f| (*f, f.source().id.as_str()))),
+        neighbours(out.iter().map(|f| (*f, f.target().id.as_str()))),
+    );
+    // A hub has thousands of flows: the tables show the first of them; the picture summarises.
+    const ROWS: usize = 200;
+    render(&SystemPage {
+        chrome: Chrome::new(&state, &viewer, "systems"),
+        s: SystemFacts {
+            id: s.id.to_string(),
+            name: s.name.clone(),
+            owner: s
+                .owner
+                .as_ref()
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "none recorded".into()),
+            admins: if s.administrators.is_empty() {
+                "none recorded".into()
+            } else {
+                join(s.administrators.iter())
+            },
+            status: s.status.as_str().into(),
+            dpia: format!(
+                "{}{}{}",
+                s.dpia_status.as_str().replace('_', " "),
+                s.dpia_reference
+                    .as_ref()
+                    .map(|r| format!(", {r}"))
+                    .unwrap_or_default(),
+                s.dpia_review_due
+                    .map(|d| format!(", review due {d}"))
+                    .unwrap_or_default()
+            ),
+            checklist: s.architecture_checklist.as_str().replace('_', " "),
+            description: s.description.clone().unwrap_or_default(),
+            authoritative: join(
+                reg.data_items()
+                    .iter()
+                    .filter(|d| d.authoritative_system.as_ref() == Some(&s.id))
+                    .map(|d| &d.id),
+            ),
+        },
+        picture,
+        flows_in: into
+            .iter()
+            .take(ROWS)
+            .map(|f| row(*f, f.source().id.as_str()))
+            .collect(),
+        flows_out: out
+            .iter()
+            .take(ROWS)
+            .map(|f| row(*f, f.target().id.as_str()))
+            .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change notices
+
+#[derive(Template)]
+#[template(path = "notices.html")]
+struct NoticesPage {
+    chrome: Chrome,
+    rows: Vec<NoticeRow>,
+}
+
+pub(super) async fn notices_page(State(state): State<AppState>, viewer: Viewer) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    match state
+        .store
+        .notices(&NoticeFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+    {
+        Ok((list, _)) => render(&NoticesPage {
+            chrome: Chrome::new(&state, &viewer, "notices"),
+            rows: list.iter().map(NoticeRow::from).collect(),
+        }),
+        Err(e) => failure(e.into()),
+    }
+}
+
+struct NoticeFacts {
+    id: String,
+    system: String,
+    summary: String,
+    planned: String,
+    urgent: bool,
+    period: i64,
+    raised_by: String,
+    state: String,
+    went_ahead: String,
+}
+
+struct AffectedRow {
+    system: String,
+    depth: u32,
+    via: String,
+    readiness: String,
+    note: String,
+    owner: String,
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct NoticePage {
+    chrome: Chrome,
+    n: NoticeFacts,
+    affected: Vec<AffectedRow>,
+}
+
+pub(super) async fn notice_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let n = match state.store.notice(&id).await {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            return failure(ApiError::NotFound(format!(
+                "no change notice with id '{id}'"
+            )));
+        }
+        Err(e) => return failure(e.into()),
+    };
+    render(&NoticePage {
+        chrome: Chrome::new(&state, &viewer, "notices"),
+        n: NoticeFacts {
+            id: n.id.to_string(),
+            system: n.change.system.to_string(),
+            summary: n.change.summary.clone(),
+            planned: n.change.planned_for.to_string(),
+            urgent: n.change.urgent,
+            period: n.notice_period_days(),
+            raised_by: n.raised_by.to_string(),
+            state: n.state.to_string(),
+            went_ahead: join(n.went_ahead_while_not_ready.iter()),
+        },
+        affected: n
+            .affected
+            .iter()
+            .map(|a| AffectedRow {
+                system: a.system.to_string(),
+                depth: a.depth,
+                via: if a.depth == 1 {
+                    join(a.flows.iter())
+                } else {
+                    join(a.via.iter())
+                },
+                readiness: a.readiness.as_str().replace('_', " "),
+                note: a.note.clone().unwrap_or_default(),
+                owner: a.owner.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+    })
+}

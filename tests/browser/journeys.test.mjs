@@ -1,0 +1,258 @@
+// Flowgate's pages in a real browser: Debian's chromium driven by playwright-core, every page
+// checked by axe-core against WCAG 2.2 AA in every state the journeys reach, screenshots saved.
+//
+//   FLOWGATE_BIN=path/to/flowgate npm test
+//
+// The server is `flowgate demo` (the README's first command) on a fresh SQLite file and a free
+// loopback port, so these journeys are what a newcomer sees.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
+
+const BIN = process.env.FLOWGATE_BIN;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const SHOTS = path.resolve(process.env.SCREENSHOTS ?? "../../target/screenshots");
+const WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+
+let server;
+let base;
+let browser;
+const checked = new Set();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+before(async () => {
+  assert.ok(BIN, "set FLOWGATE_BIN to the flowgate binary");
+  mkdirSync(SHOTS, { recursive: true });
+  const dir = mkdtempSync(path.join(tmpdir(), "flowgate-browser-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ["--database-url", `sqlite://${dir}/demo.db`, "demo", "--listen", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  server.stdout.on("data", (d) => (log += d));
+  server.stderr.on("data", (d) => (log += d));
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) break;
+    } catch {
+      // not up yet
+    }
+    if (i > 200) throw new Error(`flowgate demo did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+/** A browser context signed in as `email` through the demo's development sign-in. */
+async function as(email) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/sign-in`);
+  await page.selectOption("#person", email);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  await assert.doesNotReject(page.getByText(`Signed in as ${email}`).waitFor());
+  return page;
+}
+
+/** axe-core on the page as it is now: no violation of WCAG 2.2 A/AA; and a screenshot. */
+async function accessible(page, name) {
+  const results = await new AxeBuilder({ page }).withTags(WCAG).analyze();
+  const problems = results.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join("; ")}`,
+  );
+  assert.deepEqual(problems, [], `${name}: ${page.url()}`);
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  checked.add(name);
+}
+
+async function state(page) {
+  return (await page.locator("dl.facts dt:text-is('State') + dd").textContent()).trim();
+}
+
+async function act(page, button, fill) {
+  if (fill) await fill(page);
+  await page.getByRole("button", { name: button }).click();
+  await page.waitForLoadState();
+}
+
+test("a request goes from raised to a recorded flow on the system's page and picture", async () => {
+  const requester = await as("a.researcher@uni.example");
+  await accessible(requester, "home-requester-empty");
+  await requester.getByRole("link", { name: "Raise a request" }).first().click();
+  await accessible(requester, "raise-empty");
+  await requester.selectOption("#source", "sits");
+  await requester.selectOption("#target", "alma");
+  await requester.selectOption("#data_items", ["student-enrolment"]);
+  await requester.fill("#justification", "The library sets borrowing rights by programme of study");
+  await requester.fill("#intended_use", "Borrowing limits and loan periods by programme");
+  await act(requester, "Check it");
+  await assert.doesNotReject(requester.getByText("Proceed: it may go to the Information Asset Owners").waitFor());
+  await accessible(requester, "raise-checked");
+  await act(requester, "Raise the request");
+  assert.match(requester.url(), /\/requests\/req-\d+/);
+  const url = requester.url().split("?")[0];
+  assert.equal(await state(requester), "with data product team");
+  await accessible(requester, "request-raised");
+
+  const team = await as("dpt.lead@uni.example");
+  await accessible(team, "home-team-queue");
+  await team.goto(url);
+  await act(team, "Triage: assess and pass on");
+  assert.equal(await state(team), "awaiting approval");
+  await accessible(team, "request-triaged");
+
+  for (const iao of ["registrar@uni.example", "librarian@uni.example"]) {
+    const p = await as(iao);
+    await assert.doesNotReject(p.getByRole("heading", { name: "Requests awaiting my approval" }).waitFor());
+    await p.getByRole("link", { name: url.split("/").pop(), exact: true }).first().click();
+    await act(p, "Approve");
+    await accessible(p, `request-approved-by-${iao.split("@")[0]}`);
+  }
+  const builder = await as("pl.integrations@uni.example");
+  await accessible(builder, "home-product-line");
+  await builder.goto(url);
+  assert.equal(await state(builder), "approved");
+  await act(builder, "Set the priority", (p) => p.selectOption("#priority", "high"));
+  await act(builder, "Start building");
+  await act(builder, "Record it complete", (p) => p.selectOption("#method", "api"));
+  assert.equal(await state(builder), "completed");
+  const flow = (await builder.locator("dl.facts dt:text-is('Recorded as flow') + dd").textContent()).trim();
+  assert.match(flow, /^flow-req-\d+$/);
+  await accessible(builder, "request-completed");
+
+  await builder.goto(`${base}/systems/alma`);
+  await assert.doesNotReject(builder.getByRole("cell", { name: flow, exact: true }).waitFor());
+  const picture = builder.getByRole("img", { name: "Flows into and out of alma" });
+  await assert.doesNotReject(picture.waitFor());
+  assert.match(await picture.locator("desc").textContent(), /alma receives data from .*sits/);
+  await accessible(builder, "system-alma");
+  await builder.goto(`${base}/systems/sits`);
+  await accessible(builder, "system-sits");
+});
+
+test("a request returned with a question is answered and goes back where it was", async () => {
+  const requester = await as("a.researcher@uni.example");
+  await requester.goto(`${base}/requests/new`);
+  await requester.selectOption("#source", "sits");
+  await requester.selectOption("#target", "moodle");
+  await requester.selectOption("#data_items", ["student-enrolment"]);
+  await requester.fill("#justification", "Course enrolments for the learning environment");
+  await requester.fill("#intended_use", "Course membership");
+  await act(requester, "Raise the request");
+  const url = requester.url().split("?")[0];
+
+  const team = await as("dpt.analyst@uni.example");
+  await team.goto(url);
+  await act(team, "Return with a question", (p) => p.fill("#question", "Which courses, and from when?"));
+  assert.equal(await state(team), "returned");
+
+  await requester.goto(`${base}/`);
+  await assert.doesNotReject(requester.getByRole("heading", { name: "Questions for me to answer" }).waitFor());
+  await accessible(requester, "home-question-waiting");
+  await requester.goto(url);
+  await assert.doesNotReject(requester.getByText("Which courses, and from when?").first().waitFor());
+  await accessible(requester, "request-returned");
+  await act(requester, "Send the answer", (p) => p.fill("#answer", "All taught courses, from September"));
+  assert.equal(await state(requester), "with data product team");
+  await accessible(requester, "request-answered");
+});
+
+test("a person who may not act is shown no button, and a forged form is refused", async () => {
+  const requester = await as("a.researcher@uni.example");
+  await requester.goto(`${base}/requests/req-1`);
+  assert.equal(await requester.getByRole("button", { name: "Approve" }).count(), 0);
+  // A form sent without the session's token changes nothing.
+  const response = await requester.request.post(`${base}/requests/req-1/withdraw`, {
+    form: { csrf: "forged", version: "1" },
+  });
+  assert.equal(response.status(), 403);
+  const other = await as("dpo@uni.example");
+  await other.goto(`${base}/requests/req-1`);
+  await accessible(other, "request-seen-by-dpo");
+  await other.goto(`${base}/notices`);
+  await accessible(other, "notices");
+  await other.goto(`${base}/systems?q=student`);
+  await accessible(other, "systems-search");
+});
+
+test("one journey with the keyboard alone, focus visible throughout", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/sign-in`);
+  const focusVisible = async () =>
+    page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return el !== document.body && style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+    });
+  // The first stop is the skip link, and it shows.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to the content");
+  assert.ok(await focusVisible(), "the skip link shows its focus");
+  // Sign in: tab to the list, choose with the keyboard, tab to the button, press Enter.
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press("Tab");
+    assert.ok(await focusVisible(), `focus visible on ${await page.evaluate(() => document.activeElement.outerHTML.slice(0, 80))}`);
+    if (await page.evaluate(() => document.activeElement.id === "person")) break;
+  }
+  await page.keyboard.type("Dr Alison");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Sign in");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${base}/`);
+  await assert.doesNotReject(page.getByText("Signed in as registrar@uni.example").waitFor());
+  // To the systems list and into SITS, by keyboard.
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press("Tab");
+    assert.ok(await focusVisible());
+    if (await page.evaluate(() => document.activeElement.textContent === "Systems")) break;
+  }
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${base}/systems`);
+  await page.keyboard.press("Tab"); // skip link
+  await page.keyboard.press("Enter"); // to the content
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate(() => document.activeElement.id === "q")) break;
+  }
+  await page.keyboard.type("sits");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/systems\?q=sits/);
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press("Tab");
+    assert.ok(await focusVisible());
+    if (await page.evaluate(() => document.activeElement.getAttribute("href") === "/systems/sits")) break;
+  }
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${base}/systems/sits`);
+  await accessible(page, "keyboard-system-sits");
+});
+
+test("the pages checked", () => {
+  assert.ok(checked.size >= 15, `only ${checked.size} page states checked`);
+});
