@@ -23,6 +23,8 @@ const WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
 
 let server;
 let base;
+let dbUrl;
+const processes = [];
 let browser;
 const checked = new Set();
 
@@ -43,29 +45,34 @@ before(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "flowgate-browser-"));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["--database-url", `sqlite://${dir}/demo.db`, "demo", "--listen", `127.0.0.1:${port}`], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  server.stdout.on("data", (d) => (log += d));
-  server.stderr.on("data", (d) => (log += d));
-  for (let i = 0; ; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) break;
-    } catch {
-      // not up yet
-    }
-    if (i > 200) throw new Error(`flowgate demo did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  dbUrl = `sqlite://${dir}/demo.db`;
+  server = await start(BIN, ["--database-url", dbUrl, "demo", "--listen", `127.0.0.1:${port}`], `${base}/healthz`);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill();
+  for (const p of processes) p.kill();
 });
+
+/** Starts a process and waits until `ready` answers. */
+async function start(command, args, ready) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  processes.push(child);
+  let log = "";
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(ready);
+      if (r.ok) return child;
+    } catch {
+      // not up yet
+    }
+    if (i > 300 || child.exitCode !== null) throw new Error(`${command} ${args.join(" ")} did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** A browser context signed in as `email` through the demo's development sign-in. */
 async function as(email) {
@@ -251,6 +258,53 @@ test("one journey with the keyboard alone, focus visible throughout", async () =
   await page.keyboard.press("Enter");
   await page.waitForURL(`${base}/systems/sits`);
   await accessible(page, "keyboard-system-sits");
+});
+
+test("sign-in through the university's identity provider (OpenID Connect, PKCE, state, nonce)", async () => {
+  // A real OIDC provider process (oidc-provider-mock from PyPI) that knows two people.
+  const idpPort = await freePort();
+  const idp = `http://127.0.0.1:${idpPort}`;
+  await start(
+    "python3",
+    [
+      "-m", "oidc_provider_mock", "--port", String(idpPort), "--require-nonce", "true",
+      "--user-claims", JSON.stringify({ sub: "areid", email: "Registrar@uni.example", name: "Alison Reid" }),
+      "--user-claims", JSON.stringify({ sub: "stranger", email: "stranger@elsewhere.example" }),
+    ],
+    `${idp}/.well-known/openid-configuration`,
+  );
+  const port = await freePort();
+  const sso = `http://127.0.0.1:${port}`;
+  await start(
+    BIN,
+    ["--database-url", dbUrl, "serve", "--listen", `127.0.0.1:${port}`, "--oidc-issuer", idp,
+     "--oidc-client-id", "flowgate", "--oidc-client-secret", "not-a-secret"],
+    `${sso}/healthz`,
+  );
+  const signIn = async (sub) => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${sso}/sign-in`);
+    await accessible(page, "sign-in-sso");
+    assert.equal(await page.getByText("Development sign-in").count(), 0, "no dev sign-in here");
+    await page.getByRole("link", { name: "Sign in with the university's single sign-on" }).click();
+    await page.waitForURL(new RegExp(`^${idp}/oauth2/authorize`));
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get("code_challenge_method"), "S256");
+    assert.ok(url.searchParams.get("state") && url.searchParams.get("nonce"));
+    await page.fill("input[name=sub]", sub);
+    await page.getByRole("button", { name: "Authorize" }).click();
+    await page.waitForURL(new RegExp(`^${sso}/`));
+    return page;
+  };
+  const page = await signIn("areid");
+  await assert.doesNotReject(page.getByText("Signed in as registrar@uni.example").waitFor());
+  await accessible(page, "home-after-sso");
+  // The same callback again (a replayed state) signs nobody in.
+  const stranger = await signIn("stranger");
+  await assert.doesNotReject(stranger.getByText("stranger@elsewhere.example is not in the register").waitFor());
+  await accessible(stranger, "sso-refused");
+  const replay = await stranger.request.get(`${sso}/sign-in/callback?code=x&state=never-issued`);
+  assert.equal(replay.status(), 403);
 });
 
 test("the pages checked", () => {

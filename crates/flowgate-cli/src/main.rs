@@ -77,6 +77,14 @@ struct ServeArgs {
     /// --listen is a loopback address; every page says it is on.
     #[arg(long)]
     dev_sign_in: bool,
+    /// The university's OpenID Connect identity provider (its issuer URL) for single sign-on.
+    /// Its callback is PUBLIC_URL/sign-in/callback.
+    #[arg(long, env = "FLOWGATE_OIDC_ISSUER", requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    #[arg(long, env = "FLOWGATE_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    #[arg(long, env = "FLOWGATE_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    oidc_client_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,6 +357,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                         mail_from: "Flowgate <flowgate@localhost>".into(),
                         remind_days: 7,
                         dev_sign_in: true,
+                        oidc_issuer: None,
+                        oidc_client_id: None,
+                        oidc_client_secret: None,
                     },
                 )
                 .await?
@@ -414,11 +425,11 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<Outcome> {
         .into());
     }
     let authz = tokens::load_policy(args.policy.as_deref())?;
-    store.set_public_url(
-        args.public_url
-            .as_deref()
-            .unwrap_or(&format!("http://{listen}")),
-    );
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"));
+    store.set_public_url(&public_url);
     let smtp = match &args.smtp_host {
         Some(host) => Some(SmtpSettings {
             host: host.clone(),
@@ -439,6 +450,18 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<Outcome> {
     }
     let mut state = flowgate_server::AppState::load(store.clone(), authz).await?;
     state.dev_sign_in = args.dev_sign_in;
+    if let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) {
+        let settings = flowgate_server::web::oidc::OidcSettings {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            client_secret: args.oidc_client_secret.clone(),
+            redirect_url: format!("{}/sign-in/callback", public_url.trim_end_matches('/')),
+        };
+        let oidc = flowgate_server::web::oidc::Oidc::discover(settings)
+            .await
+            .map_err(BadInput)?;
+        state.oidc = Some(std::sync::Arc::new(oidc));
+    }
     let worker = Worker::new(
         store,
         state.register.clone(),

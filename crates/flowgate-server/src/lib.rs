@@ -36,6 +36,8 @@ pub struct AppState {
     pub tokens: Arc<api::TokenCache>,
     /// Development sign-in: a local demo chooses who to be (never on a non-loopback address).
     pub dev_sign_in: bool,
+    /// The university's identity provider, when single sign-on is configured.
+    pub oidc: Option<Arc<web::oidc::Oidc>>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             authz: Arc::new(authz),
             tokens: Default::default(),
             dev_sign_in: false,
+            oidc: None,
         })
     }
 }

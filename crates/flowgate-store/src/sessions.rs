@@ -81,3 +81,49 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Remembers a sign-in under way: `state` (stored as its SHA-256) leads back to the PKCE
+    /// verifier and the nonce.
+    pub async fn begin_oidc(
+        &self,
+        state: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM oidc_pending WHERE created_at < $1")
+            .bind(format_time(&(now - Duration::minutes(10))))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oidc_pending (state_sha256, pkce_verifier, nonce, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sha256_hex(state))
+        .bind(pkce_verifier)
+        .bind(nonce)
+        .bind(format_time(&now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (once) the verifier and nonce of the sign-in `state` began, if it is under ten
+    /// minutes old.
+    pub async fn finish_oidc(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let key = sha256_hex(state);
+        let row = sqlx::query(
+            "DELETE FROM oidc_pending WHERE state_sha256 = $1 AND created_at >= $2 RETURNING pkce_verifier, nonce",
+        )
+        .bind(&key)
+        .bind(format_time(&(now - Duration::minutes(10))))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("pkce_verifier")?, r.try_get("nonce")?)))
+            .transpose()
+    }
+}

@@ -3,12 +3,14 @@
 //! translates like the API does — read the session, authorise through the same Cedar policy,
 //! call core and store through the same functions as the API, render.
 //!
-//! Sign-in: `--dev-sign-in` lets a local demo choose a person from the register (refused unless
-//! the server listens on loopback, and marked on every page). Sessions live in the store; the
+//! Sign-in: OpenID Connect against the university's identity provider (`oidc`); or, for a local
+//! demo only, `--dev-sign-in`: choose a person from the register (refused unless the server
+//! listens on loopback, and marked on every page). Sessions live in the store; the
 //! cookie is `HttpOnly; Secure; SameSite=Lax`; every state-changing form carries the session's
 //! CSRF token.
 
 mod answer;
+pub mod oidc;
 mod pages;
 mod picture;
 
@@ -23,6 +25,9 @@ use flowgate_core::Email;
 
 use crate::AppState;
 
+/// How long a web session lasts.
+const SESSION_HOURS: i64 = 12;
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "flowgate_session";
 
@@ -32,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::home))
         .route("/sign-in", get(pages::sign_in_page).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
+        .route("/sign-in/oidc", get(oidc::begin))
+        .route("/sign-in/callback", get(oidc::callback))
         .route(
             "/requests/new",
             get(pages::raise_page).post(pages::raise_post),
@@ -176,6 +183,8 @@ pub struct Chrome {
     pub who: Option<String>,
     pub csrf: String,
     pub dev_sign_in: bool,
+    /// Single sign-on is configured.
+    pub sso: bool,
     pub section: &'static str,
 }
 
@@ -189,6 +198,7 @@ impl Chrome {
                 .map(|(_, s)| s.csrf.clone())
                 .unwrap_or_default(),
             dev_sign_in: state.dev_sign_in,
+            sso: state.oidc.is_some(),
             section,
         }
     }

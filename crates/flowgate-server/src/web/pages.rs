@@ -18,12 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::picture::{self, Neighbour};
-use super::{Chrome, Viewer, html, session_cookie, to_sign_in};
+use super::{Chrome, SESSION_HOURS, Viewer, html, session_cookie, to_sign_in};
 use crate::AppState;
 use crate::api::error::ApiError;
-
-/// How long a web session lasts.
-const SESSION_HOURS: i64 = 12;
 
 fn render(t: &impl Template) -> Response {
     match t.render() {
@@ -41,7 +38,7 @@ struct ErrorPage {
 }
 
 /// An error as a page: what may be shown, with its status (500s logged, never shown).
-fn failure(e: ApiError) -> Response {
+pub(super) fn failure(e: ApiError) -> Response {
     let (status, message) = e.public();
     let heading = match status {
         StatusCode::NOT_FOUND => "Not found",
