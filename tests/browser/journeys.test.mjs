@@ -207,6 +207,52 @@ test("a person who may not act is shown no button, and a forged form is refused"
   await accessible(other, "systems-search");
 });
 
+test("the team records a DPIA, the waiting request moves on; the DPO reads the register's health and verifies the log", async () => {
+  const requester = await as("a.researcher@uni.example");
+  await requester.goto(`${base}/requests/new`);
+  await requester.selectOption("#source", "sits");
+  await requester.selectOption("#target", "cardax");
+  await requester.selectOption("#data_items", ["student-enrolment"]);
+  await requester.fill("#justification", "Building access follows enrolment");
+  await requester.fill("#intended_use", "Grant and withdraw card access");
+  await act(requester, "Check it");
+  await assert.doesNotReject(requester.getByText("Needs review").first().waitFor());
+  await act(requester, "Raise the request");
+  const url = requester.url().split("?")[0];
+  const id = url.split("/").pop();
+
+  const team = await as("dpt.lead@uni.example");
+  await team.goto(url);
+  await act(team, "Triage: assess and pass on");
+  assert.equal(await state(team), "awaiting review");
+  await team.goto(`${base}/systems/cardax`);
+  await team.getByText("Record a DPIA or checklist outcome").click();
+  await accessible(team, "system-review-form");
+  await team.selectOption("#dpia_status", "approved");
+  await team.fill("#dpia_reference", "DART-2026-100");
+  await team.fill("#dpia_review_due", "2028-12-31");
+  await act(team, "Record it");
+  await assert.doesNotReject(team.getByText(`Request ${id} was assessed again: awaiting approval.`).waitFor());
+  await accessible(team, "system-review-recorded");
+  await team.goto(url);
+  assert.equal(await state(team), "awaiting approval");
+
+  const dpo = await as("dpo@uni.example");
+  for (const [path, name] of [["/lint", "lint"], ["/data-items", "data-items"], ["/people", "people"], ["/audit", "audit"]]) {
+    await dpo.goto(`${base}${path}`);
+    await accessible(dpo, name);
+  }
+  await dpo.goto(`${base}/lint`);
+  assert.match(await dpo.locator("main p").first().textContent(), /^\d+ active flows: \d+ rejected, \d+ need review, \d+ proceed/);
+  await dpo.goto(`${base}/audit`);
+  await act(dpo, "Verify the chain and the tables now");
+  await assert.doesNotReject(dpo.getByText(/^Verified: \d+ events, the chain holds/).waitFor());
+  await accessible(dpo, "audit-verified");
+  // The audit log is the DPO's and the administrators', not everyone's.
+  await requester.goto(`${base}/audit`);
+  assert.equal((await requester.request.get(`${base}/audit`)).status(), 403);
+});
+
 test("one journey with the keyboard alone, focus visible throughout", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

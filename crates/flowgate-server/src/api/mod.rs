@@ -290,7 +290,7 @@ fn forbid(d: &flowgate_authz::Decision, what: &str) -> ApiError {
     ApiError::Forbidden(format!("you may not {what}: {d}"))
 }
 
-async fn authorise(
+pub(crate) async fn authorise(
     state: &AppState,
     who: &Email,
     action: RegisterAction,
@@ -500,20 +500,8 @@ async fn put_system(
     )
     .await?;
     let record = parse_record(RecordKind::System, &id, "id", body)?;
-    let change = write_records(&state, &who, vec![record]).await?;
-    // Each request waiting for review on this system is assessed again (2.2). This is a
-    // consequence of the change, made in the writer's name, not an action they are asked about.
-    let mut reassessed = Vec::new();
-    for rid in state.store.requests_awaiting_review_on(&id).await? {
-        let mut reg = state.register.write().await;
-        let t = state
-            .store
-            .transition(&mut reg, &rid, None, who.as_str(), Utc::now(), |r, reg| {
-                workflow::decide(r, &workflow::Action::Reassess, &who, reg, Utc::now())
-            })
-            .await?;
-        reassessed.push(RequestView::from(&t.request));
-    }
+    let (change, reassessed) = write_system(&state, &who, &id, record).await?;
+    let reassessed = reassessed.iter().map(RequestView::from).collect();
     let reg = state.register.read().await;
     let system = reg
         .system(&id)
@@ -643,6 +631,32 @@ fn parse_record(
 }
 
 /// Writes records through the audit path, returning what happened to the first.
+/// Writes a system record and assesses again each request waiting for review on it (2.2): what
+/// the API's PUT and the system page's DPIA form both do. Returns what happened to the record
+/// and the requests moved on.
+pub(crate) async fn write_system(
+    state: &AppState,
+    who: &Email,
+    id: &str,
+    record: Record,
+) -> Result<(String, Vec<SharingRequest>), ApiError> {
+    let change = write_records(state, who, vec![record]).await?;
+    // A consequence of the change, made in the writer's name, not an action they are asked
+    // about.
+    let mut reassessed = Vec::new();
+    for rid in state.store.requests_awaiting_review_on(id).await? {
+        let mut reg = state.register.write().await;
+        let t = state
+            .store
+            .transition(&mut reg, &rid, None, who.as_str(), Utc::now(), |r, reg| {
+                workflow::decide(r, &workflow::Action::Reassess, who, reg, Utc::now())
+            })
+            .await?;
+        reassessed.push(t.request);
+    }
+    Ok((change, reassessed))
+}
+
 async fn write_records(
     state: &AppState,
     who: &Email,

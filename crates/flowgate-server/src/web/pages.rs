@@ -7,10 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use flowgate_authz::RequestAction;
+use flowgate_authz::{RegisterAction, RequestAction};
 use flowgate_core::notice::{ChangeNotice, NoticeState};
 use flowgate_core::policy::{self, Assessment, Outcome, Request};
-use flowgate_core::register::{FlowRef, Register};
+use flowgate_core::register::{FlowRef, Record, RecordKind, Register};
 use flowgate_core::workflow::{ActionName, SharingRequest, State as RequestState};
 use flowgate_core::{Email, SystemId};
 use flowgate_store::{NoticeFilter, RequestFilter};
@@ -508,7 +508,12 @@ async fn request_view(
         .filter_map(|a| ActionName::parse(a).ok())
         .map(|n| ActionButton {
             name: n.as_str(),
-            label: label(n),
+            // Triage again, once past the team, is assessing again after the register changed.
+            label: if n == ActionName::Triage && r.state != RequestState::WithDataProductTeam {
+                "Assess again against the register"
+            } else {
+                label(n)
+            },
         })
         .collect();
     let history = crate::api::history_entries(&history)
@@ -851,6 +856,8 @@ pub(super) async fn systems_page(
 }
 
 struct SystemFacts {
+    dpia_reference: String,
+    dpia_review_due: String,
     id: String,
     name: String,
     owner: String,
@@ -874,6 +881,11 @@ struct FlowRow {
 #[template(path = "system.html")]
 struct SystemPage {
     chrome: Chrome,
+    flash: Option<String>,
+    can_write: bool,
+    /// Each choice, and whether it is the system's now.
+    dpia_options: Vec<(&'static str, bool)>,
+    checklist_options: Vec<(&'static str, bool)>,
     s: SystemFacts,
     picture: String,
     flows_in: Vec<FlowRow>,
@@ -882,7 +894,8 @@ struct SystemPage {
 
 /// The neighbours on one side, with how many active flows each has with the system.
 fn neighbours<'a>(flows: impl Iterator<Item = (FlowRef<'a>, &'a str)>) -> Vec<Neighbour> {
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    // A hub has a hundred thousand flows to ten thousand systems: count in a hash map.
+    let mut counts: std::collections::HashMap<&str, usize> = Default::default();
     for (f, other) in flows {
         if f.is_active() {
             *counts.entry(other).or_default() += 1;
@@ -901,11 +914,16 @@ pub(super) async fn system_page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
+    Query(flash): Query<Flash>,
 ) -> Response {
-    if viewer.person().is_none() {
+    let Some((who, _)) = viewer.person() else {
         return to_sign_in();
-    }
+    };
     let reg = state.register.read().await;
+    let can_write = state
+        .authz
+        .decide_register(&reg, who, RegisterAction::WriteRegister)
+        .is_ok_and(|d| d.allowed);
     let Some(s) = SystemId::parse(&id)
         .ok()
         .and_then(|i| reg.system(i.as_str()))
@@ -930,7 +948,19 @@ pub(super) async fn system_page(
     const ROWS: usize = 200;
     render(&SystemPage {
         chrome: Chrome::new(&state, &viewer, "systems"),
+        flash: flash.done,
+        can_write,
+        dpia_options: flowgate_core::register::DpiaStatus::ALL
+            .iter()
+            .map(|d| (d.as_str(), *d == s.dpia_status))
+            .collect(),
+        checklist_options: flowgate_core::register::ChecklistStatus::ALL
+            .iter()
+            .map(|d| (d.as_str(), *d == s.architecture_checklist))
+            .collect(),
         s: SystemFacts {
+            dpia_reference: s.dpia_reference.clone().unwrap_or_default(),
+            dpia_review_due: s.dpia_review_due.map(|d| d.to_string()).unwrap_or_default(),
             id: s.id.to_string(),
             name: s.name.clone(),
             owner: s
@@ -1083,5 +1113,384 @@ pub(super) async fn notice_page(
                 owner: a.owner.as_ref().map(|o| o.to_string()).unwrap_or_default(),
             })
             .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording a DPIA or checklist outcome (the Data Product Team, 2.2)
+
+pub(super) async fn system_review(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let result: Result<Response, ApiError> = async {
+        crate::api::authorise(
+            &state,
+            &who,
+            RegisterAction::WriteRegister,
+            "change the register",
+        )
+        .await?;
+        let mut record = {
+            let reg = state.register.read().await;
+            let s = reg
+                .system(&id)
+                .ok_or_else(|| ApiError::NotFound(format!("no system with id '{id}'")))?;
+            serde_json::to_value(Record::System(s.clone()).to_json())
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        };
+        let text = |k: &str| {
+            field(&fields, k)
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let or_null = |v: String| if v.is_empty() { Value::Null } else { json!(v) };
+        record["dpia_status"] = json!(text("dpia_status"));
+        record["dpia_reference"] = or_null(text("dpia_reference"));
+        record["dpia_review_due"] = or_null(text("dpia_review_due"));
+        record["architecture_checklist"] = json!(text("architecture_checklist"));
+        let record = Record::from_json(RecordKind::System, record)
+            .map_err(|e| ApiError::invalid("system", e.to_string()))?;
+        let (change, moved) = crate::api::write_system(&state, &who, &id, record).await?;
+        let mut said = format!("The system's record was {change}.");
+        for r in &moved {
+            said.push_str(&format!(
+                " Request {} was assessed again: {}.",
+                r.id,
+                r.state.as_str().replace('_', " ")
+            ));
+        }
+        Ok(Redirect::to(&format!(
+            "/systems/{id}?done={}",
+            url::form_urlencoded::byte_serialize(said.as_bytes()).collect::<String>()
+        ))
+        .into_response())
+    }
+    .await;
+    result.unwrap_or_else(failure)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register health (`flowgate lint` as a page), the audit log, data items, people
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PageQuery {
+    page: Option<usize>,
+}
+
+/// Rows `page` of `total` (50 to a page), and the links to the pages either side.
+fn paging(
+    path: &str,
+    page: Option<usize>,
+    total: usize,
+) -> (std::ops::Range<usize>, Option<String>, Option<String>) {
+    let page = page.unwrap_or(1).max(1);
+    let start = ((page - 1) * PAGE).min(total);
+    let end = (start + PAGE).min(total);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    (
+        start..end,
+        (page > 1).then(|| format!("{path}{sep}page={}", page - 1)),
+        (end < total).then(|| format!("{path}{sep}page={}", page + 1)),
+    )
+}
+
+struct LintRow {
+    flow: String,
+    source: String,
+    target: String,
+    outcome: &'static str,
+    findings: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "lint.html")]
+struct LintPage {
+    chrome: Chrome,
+    total: usize,
+    rejected: usize,
+    review: usize,
+    proceed: usize,
+    rows: Vec<LintRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+pub(super) async fn lint_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    let today = Utc::now().date_naive();
+    let mut total = 0;
+    let mut counts = [0usize; 3];
+    let mut flagged = Vec::new();
+    for f in reg.flows().filter(|f| f.is_active()) {
+        total += 1;
+        let a = policy::assess_flow(&reg, &f, today);
+        match a.outcome {
+            Outcome::Rejected => counts[0] += 1,
+            Outcome::NeedsReview => counts[1] += 1,
+            Outcome::Proceed => counts[2] += 1,
+        }
+        if a.outcome != Outcome::Proceed {
+            flagged.push((a.outcome, f, a));
+        }
+    }
+    // The worst first, then by flow id.
+    flagged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id().cmp(b.1.id())));
+    let (range, prev, next) = paging("/lint", q.page, flagged.len());
+    render(&LintPage {
+        chrome: Chrome::new(&state, &viewer, "lint"),
+        total,
+        rejected: counts[0],
+        review: counts[1],
+        proceed: counts[2],
+        rows: flagged[range]
+            .iter()
+            .map(|(o, f, a)| LintRow {
+                flow: f.id().to_owned(),
+                source: f.source().id.to_string(),
+                target: f.target().id.to_string(),
+                outcome: match o {
+                    Outcome::Rejected => "rejected",
+                    Outcome::NeedsReview => "needs review",
+                    Outcome::Proceed => "proceed",
+                },
+                findings: a
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity >= policy::Severity::Review)
+                    .map(|f| format!("{} ({}): {}", f.rule, f.clause, f.message))
+                    .collect(),
+            })
+            .collect(),
+        prev,
+        next,
+    })
+}
+
+struct EventRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    kind: String,
+    hash: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    verdict: Option<String>,
+    verified: bool,
+    rows: Vec<EventRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+async fn audit_view(
+    state: &AppState,
+    viewer: &Viewer,
+    page: Option<usize>,
+    verdict: Option<(bool, String)>,
+) -> Result<Response, ApiError> {
+    let Some((who, _)) = viewer.person() else {
+        return Ok(to_sign_in());
+    };
+    crate::api::authorise(state, who, RegisterAction::ReadAudit, "read the audit log").await?;
+    let (head, _) = state.store.head().await?;
+    let page = page.unwrap_or(1).max(1);
+    // Newest first: page 1 is the last 50 events.
+    let upto = head - ((page - 1) * PAGE) as i64;
+    let since = (upto - PAGE as i64).max(0);
+    let mut events = state.store.events(since, upto - since).await?;
+    events.reverse();
+    let (verified, verdict) = match verdict {
+        Some((ok, v)) => (ok, Some(v)),
+        None => (false, None),
+    };
+    Ok(render(&AuditPage {
+        chrome: Chrome::new(state, viewer, "audit"),
+        verdict,
+        verified,
+        rows: events
+            .iter()
+            .map(|e| EventRow {
+                seq: e.event.seq,
+                at: e.event.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                actor: e.event.actor.clone(),
+                kind: e.event.kind.clone(),
+                hash: e.hash.to_hex()[..16].to_owned(),
+            })
+            .collect(),
+        prev: (page > 1).then(|| format!("/audit?page={}", page - 1)),
+        next: (since > 0).then(|| format!("/audit?page={}", page + 1)),
+    }))
+}
+
+pub(super) async fn audit_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    audit_view(&state, &viewer, q.page, None)
+        .await
+        .unwrap_or_else(failure)
+}
+
+pub(super) async fn audit_verify(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Response {
+    let Some((_, csrf)) = viewer.person() else {
+        return to_sign_in();
+    };
+    if !csrf_ok(&form(&body), csrf) {
+        return csrf_refused();
+    }
+    let result: Result<Response, ApiError> = async {
+        if let Some((who, _)) = viewer.person() {
+            crate::api::authorise(&state, who, RegisterAction::ReadAudit, "verify the audit log").await?;
+        }
+        let v = state.store.verify().await?;
+        let verdict = match &v.failure {
+            None => (
+                true,
+                format!(
+                    "Verified: {} events, the chain holds, and the register's tables are exactly what the log says (head {}).",
+                    v.events,
+                    &v.head.to_hex()[..16]
+                ),
+            ),
+            Some(f) => (false, format!("Verification FAILED: {f}")),
+        };
+        audit_view(&state, &viewer, None, Some(verdict)).await
+    }
+    .await;
+    result.unwrap_or_else(failure)
+}
+
+struct ItemRow {
+    id: String,
+    name: String,
+    classification: String,
+    personal: String,
+    authority: String,
+}
+
+#[derive(Template)]
+#[template(path = "data_items.html")]
+struct ItemsPage {
+    chrome: Chrome,
+    rows: Vec<ItemRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+pub(super) async fn data_items_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    let mut items: Vec<&flowgate_core::register::DataItem> = reg.data_items().iter().collect();
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    let (range, prev, next) = paging("/data-items", q.page, items.len());
+    render(&ItemsPage {
+        chrome: Chrome::new(&state, &viewer, "data-items"),
+        rows: items[range]
+            .iter()
+            .map(|d| ItemRow {
+                id: d.id.to_string(),
+                name: d.name.clone(),
+                classification: d.classification.as_str().replace('_', " "),
+                personal: match (d.personal_data, d.special_category) {
+                    (_, true) => "special category".into(),
+                    (true, false) => "personal".into(),
+                    _ => "no".into(),
+                },
+                authority: d
+                    .authoritative_system
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        prev,
+        next,
+    })
+}
+
+struct PersonRow {
+    name: String,
+    email: String,
+    kind: String,
+    roles: String,
+    owns: String,
+}
+
+#[derive(Template)]
+#[template(path = "people.html")]
+struct PeoplePage {
+    chrome: Chrome,
+    rows: Vec<PersonRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+pub(super) async fn people_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    let mut people: Vec<&flowgate_core::register::Person> = reg.people().iter().collect();
+    people.sort_by(|a, b| a.name.cmp(&b.name));
+    let (range, prev, next) = paging("/people", q.page, people.len());
+    let mut owns: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for s in reg.systems() {
+        if let Some(o) = &s.owner {
+            owns.entry(o.as_str()).or_default().push(s.id.as_str());
+        }
+    }
+    render(&PeoplePage {
+        chrome: Chrome::new(&state, &viewer, "people"),
+        rows: people[range]
+            .iter()
+            .map(|p| PersonRow {
+                name: p.name.clone(),
+                email: p.email.to_string(),
+                kind: p.kind.as_str().replace('_', " "),
+                roles: join(p.roles.iter().map(|r| r.as_str().replace('_', " "))),
+                owns: owns
+                    .get(p.email.as_str())
+                    .map(|v| v.join(", "))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        prev,
+        next,
     })
 }
