@@ -253,6 +253,38 @@ test("the team records a DPIA, the waiting request moves on; the DPO reads the r
   assert.equal((await requester.request.get(`${base}/audit`)).status(), 403);
 });
 
+test("a change notice is raised, drawn, answered from a home page, and not recorded done while a target is not ready", async () => {
+  const owner = await as("pl.integrations@uni.example");
+  await owner.goto(`${base}/notices`);
+  await owner.getByText("Raise a change notice (change owners)").click();
+  await accessible(owner, "notices-raise-form");
+  await owner.selectOption("#system", "sits");
+  await owner.fill("#summary", "Upgrade to SITS 10.2");
+  await owner.fill("#planned_for", new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10));
+  await act(owner, "Raise the notice and tell everyone downstream");
+  await assert.doesNotReject(owner.getByText(/^Raised: \d+ affected systems/).waitFor());
+  const url = owner.url().split("?")[0];
+  const picture = owner.getByRole("img", { name: "Systems affected by the change to sits" });
+  await assert.doesNotReject(picture.waitFor());
+  assert.match(await picture.locator("desc").textContent(), /not yet answered/);
+  await accessible(owner, "notice-raised");
+
+  const iaa = await as("bi.dev@uni.example");
+  await assert.doesNotReject(iaa.getByRole("heading", { name: "Change notices asking about my systems" }).waitFor());
+  await iaa.getByRole("link", { name: url.split("/").pop(), exact: true }).click();
+  await accessible(iaa, "notice-to-answer");
+  await iaa.check("#notready-dw");
+  await iaa.fill("#note-dw", "The ETL jobs need rewriting");
+  await act(iaa, "Record the answer for dw");
+  await assert.doesNotReject(iaa.getByText("Recorded: dw not ready.").waitFor());
+  await accessible(iaa, "notice-answered");
+
+  await owner.goto(url);
+  await act(owner, "Record the change as done");
+  await assert.doesNotReject(owner.getByText(/only an urgent change goes ahead before its targets are ready \(2\.5\)/).waitFor());
+  await accessible(owner, "notice-done-refused");
+});
+
 test("one journey with the keyboard alone, focus visible throughout", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -105,23 +105,32 @@ pub(super) async fn raise_notice(
     Caller(who): Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let raised = raise_as(&state, &who, &body).await?;
+    Ok(with_etag(StatusCode::CREATED, NoticeView::from(&raised)))
+}
+
+/// Raises the notice in `body` as `who`: what the API and the notices page both do.
+pub(crate) async fn raise_as(
+    state: &AppState,
+    who: &Email,
+    body: &Value,
+) -> Result<flowgate_core::notice::ChangeNotice, ApiError> {
     authorise(
-        &state,
-        &who,
+        state,
+        who,
         RegisterAction::RaiseNotice,
         "raise a change notice",
     )
     .await?;
-    let draft = parse_draft(&body)?;
+    let draft = parse_draft(body)?;
     let now = Utc::now();
     let reg = state.register.read().await;
-    let raised = state
+    Ok(state
         .store
         .raise_notice(who.as_str(), now, |id| {
-            notice::raise(id, draft, &who, &reg, now)
+            notice::raise(id, draft, who, &reg, now)
         })
-        .await?;
-    Ok(with_etag(StatusCode::CREATED, NoticeView::from(&raised)))
+        .await?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -270,6 +279,19 @@ async fn close(
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     let note = text(&body, "note")?;
+    let t = close_as(&state, &who, &id, expected, note, permission).await?;
+    Ok(with_etag(StatusCode::OK, NoticeView::from(&t.notice)))
+}
+
+/// Records a notice done or withdraws it, as `who`: the API and the notice's page both.
+pub(crate) async fn close_as(
+    state: &AppState,
+    who: &Email,
+    id: &str,
+    expected: Option<i64>,
+    note: Option<String>,
+    permission: NoticePermission,
+) -> Result<NoticeTransition, ApiError> {
     let action = match permission {
         NoticePermission::Withdraw => NoticeAction::Withdraw { reason: note },
         _ => NoticeAction::Done { note },
@@ -280,24 +302,21 @@ async fn close(
     let mut denied = None;
     let result = state
         .store
-        .notice_transition(&reg, &id, expected, who.as_str(), now, |n, reg| match authz
-            .decide_notice(reg, &who, permission, n)
+        .notice_transition(&reg, id, expected, who.as_str(), now, |n, reg| match authz
+            .decide_notice(reg, who, permission, n)
         {
-            Ok(d) if d.allowed => notice::decide(n, &action, &who, reg, now),
+            Ok(d) if d.allowed => notice::decide(n, &action, who, reg, now),
             Ok(d) => {
                 denied = Some(forbid(&d, &format!("{} change notice {id}", action.name())));
-                Err(refusal(&action, &id, d.to_string()))
+                Err(refusal(&action, id, d.to_string()))
             }
             Err(e) => {
                 denied = Some(e.into());
-                Err(refusal(&action, &id, "authorization failed".into()))
+                Err(refusal(&action, id, "authorization failed".into()))
             }
         })
         .await;
-    match result {
-        Ok(t) => Ok(with_etag(StatusCode::OK, NoticeView::from(&t.notice))),
-        Err(e) => Err(denied.unwrap_or_else(|| e.into())),
-    }
+    result.map_err(|e| denied.unwrap_or_else(|| e.into()))
 }
 
 fn refusal(action: &NoticeAction, id: &str, reason: String) -> notice::NoticeRefusal {

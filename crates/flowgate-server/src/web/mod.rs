@@ -53,8 +53,13 @@ pub fn router() -> Router<AppState> {
         .route("/lint", get(pages::lint_page))
         .route("/audit", get(pages::audit_page))
         .route("/audit/verify", post(pages::audit_verify))
-        .route("/notices", get(pages::notices_page))
+        .route(
+            "/notices",
+            get(pages::notices_page).post(pages::notice_raise),
+        )
         .route("/notices/{id}", get(pages::notice_page))
+        .route("/notices/{id}/answer", post(pages::notice_answer))
+        .route("/notices/{id}/{action}", post(pages::notice_close))
         .route("/static/flowgate.css", get(stylesheet))
         .route(
             "/answer/{token}",

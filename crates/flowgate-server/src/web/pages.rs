@@ -1015,14 +1015,17 @@ pub(super) async fn system_page(
 #[template(path = "notices.html")]
 struct NoticesPage {
     chrome: Chrome,
+    problem: Option<String>,
+    can_raise: bool,
+    systems: Vec<(String, String)>,
     rows: Vec<NoticeRow>,
 }
 
-pub(super) async fn notices_page(State(state): State<AppState>, viewer: Viewer) -> Response {
-    if viewer.person().is_none() {
+async fn notices_view(state: &AppState, viewer: &Viewer, problem: Option<String>) -> Response {
+    let Some((who, _)) = viewer.person() else {
         return to_sign_in();
-    }
-    match state
+    };
+    let list = match state
         .store
         .notices(&NoticeFilter {
             limit: 100,
@@ -1030,12 +1033,31 @@ pub(super) async fn notices_page(State(state): State<AppState>, viewer: Viewer) 
         })
         .await
     {
-        Ok((list, _)) => render(&NoticesPage {
-            chrome: Chrome::new(&state, &viewer, "notices"),
-            rows: list.iter().map(NoticeRow::from).collect(),
-        }),
-        Err(e) => failure(e.into()),
-    }
+        Ok((list, _)) => list,
+        Err(e) => return failure(e.into()),
+    };
+    let reg = state.register.read().await;
+    let can_raise = state
+        .authz
+        .decide_register(&reg, who, RegisterAction::RaiseNotice)
+        .is_ok_and(|d| d.allowed);
+    let mut systems: Vec<(String, String)> = reg
+        .systems()
+        .iter()
+        .map(|s| (s.id.to_string(), s.name.clone()))
+        .collect();
+    systems.sort_by(|a, b| a.1.cmp(&b.1));
+    render(&NoticesPage {
+        chrome: Chrome::new(state, viewer, "notices"),
+        problem,
+        can_raise,
+        systems,
+        rows: list.iter().map(NoticeRow::from).collect(),
+    })
+}
+
+pub(super) async fn notices_page(State(state): State<AppState>, viewer: Viewer) -> Response {
+    notices_view(&state, &viewer, None).await
 }
 
 struct NoticeFacts {
@@ -1063,6 +1085,12 @@ struct AffectedRow {
 #[template(path = "notice.html")]
 struct NoticePage {
     chrome: Chrome,
+    flash: Option<String>,
+    problem: Option<String>,
+    /// The affected systems the viewer answers for, while the notice is open.
+    mine: Vec<String>,
+    can_close: bool,
+    picture: String,
     n: NoticeFacts,
     affected: Vec<AffectedRow>,
 }
@@ -1071,11 +1099,22 @@ pub(super) async fn notice_page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
+    Query(flash): Query<Flash>,
 ) -> Response {
-    if viewer.person().is_none() {
+    notice_view(&state, &viewer, &id, flash.done, None).await
+}
+
+async fn notice_view(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    flash: Option<String>,
+    problem: Option<String>,
+) -> Response {
+    let Some((who, _)) = viewer.person() else {
         return to_sign_in();
-    }
-    let n = match state.store.notice(&id).await {
+    };
+    let n = match state.store.notice(id).await {
         Ok(Some(n)) => n,
         Ok(None) => {
             return failure(ApiError::NotFound(format!(
@@ -1084,8 +1123,36 @@ pub(super) async fn notice_page(
         }
         Err(e) => return failure(e.into()),
     };
+    let reg = state.register.read().await;
+    let open = n.state == NoticeState::Open;
+    let mine = n
+        .affected
+        .iter()
+        .filter(|a| open && flowgate_core::notice::answers_for(&reg, a, who))
+        .map(|a| a.system.to_string())
+        .collect();
+    let can_close = open
+        && state
+            .authz
+            .decide_notice(&reg, who, flowgate_authz::NoticeAction::RecordDone, &n)
+            .is_ok_and(|d| d.allowed);
+    let reached: Vec<picture::Reached> = n
+        .affected
+        .iter()
+        .map(|a| picture::Reached {
+            id: a.system.to_string(),
+            depth: a.depth,
+            via: a.via.iter().map(|v| v.to_string()).collect(),
+            readiness: a.readiness.as_str().into(),
+        })
+        .collect();
     render(&NoticePage {
-        chrome: Chrome::new(&state, &viewer, "notices"),
+        chrome: Chrome::new(state, viewer, "notices"),
+        flash,
+        problem,
+        mine,
+        can_close,
+        picture: picture::render_notice(n.change.system.as_str(), &reached),
         n: NoticeFacts {
             id: n.id.to_string(),
             system: n.change.system.to_string(),
@@ -1493,4 +1560,142 @@ pub(super) async fn people_page(
         prev,
         next,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raising and answering change notices (2.5)
+
+pub(super) async fn notice_raise(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let text = |k: &str| {
+        field(&fields, k)
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let body = json!({
+        "system": text("system"),
+        "summary": text("summary"),
+        "details": Some(text("details")).filter(|d| !d.is_empty()),
+        "planned_for": text("planned_for"),
+        "urgent": field(&fields, "urgent") == Some("true"),
+    });
+    match crate::api::notices::raise_as(&state, &who, &body).await {
+        Ok(n) => Redirect::to(&format!(
+            "/notices/{}?done={}",
+            n.id,
+            url::form_urlencoded::byte_serialize(
+                format!(
+                    "Raised: {} affected systems; their owners and administrators are being told.",
+                    n.affected.len()
+                )
+                .as_bytes()
+            )
+            .collect::<String>()
+        ))
+        .into_response(),
+        Err(e) => {
+            let (status, message) = e.public();
+            let mut page = notices_view(&state, &viewer, Some(message)).await;
+            *page.status_mut() = status;
+            page
+        }
+    }
+}
+
+pub(super) async fn notice_answer(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let Some(system) = field(&fields, "system").and_then(|s| SystemId::parse(s).ok()) else {
+        return failure(ApiError::invalid(
+            "system",
+            "which system is this answer for?",
+        ));
+    };
+    let note = field(&fields, "note")
+        .map(str::to_owned)
+        .filter(|n| !n.trim().is_empty());
+    let answer = field(&fields, "answer").unwrap_or_default().to_owned();
+    let result =
+        crate::api::notices::answer(&state, &who, &id, None, system.clone(), &answer, note).await;
+    notice_after(
+        &state,
+        &viewer,
+        &id,
+        result.map(|_| format!("Recorded: {system} {}.", answer.replace('_', " "))),
+    )
+    .await
+}
+
+pub(super) async fn notice_close(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let permission = match action.as_str() {
+        "done" => flowgate_authz::NoticeAction::RecordDone,
+        "withdraw" => flowgate_authz::NoticeAction::Withdraw,
+        other => return failure(ApiError::NotFound(format!("no action '{other}'"))),
+    };
+    let note = field(&fields, "note")
+        .map(str::to_owned)
+        .filter(|n| !n.trim().is_empty());
+    let result = crate::api::notices::close_as(&state, &who, &id, None, note, permission).await;
+    notice_after(
+        &state,
+        &viewer,
+        &id,
+        result.map(|t| format!("The notice is {}.", t.notice.state)),
+    )
+    .await
+}
+
+/// After a step on a notice: back to its page, with what happened or why it did not.
+async fn notice_after(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    result: Result<String, ApiError>,
+) -> Response {
+    match result {
+        Ok(said) => Redirect::to(&format!(
+            "/notices/{id}?done={}",
+            url::form_urlencoded::byte_serialize(said.as_bytes()).collect::<String>()
+        ))
+        .into_response(),
+        Err(e) => {
+            let (status, message) = e.public();
+            let mut page = notice_view(state, viewer, id, None, Some(message)).await;
+            *page.status_mut() = status;
+            page
+        }
+    }
 }

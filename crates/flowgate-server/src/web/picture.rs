@@ -187,3 +187,139 @@ mod tests {
         assert!(svg.contains("a&lt;b") && svg.contains("x&amp;y") && !svg.contains("a<b"));
     }
 }
+
+/// An affected system on a change notice's picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached {
+    pub id: String,
+    pub depth: u32,
+    /// The systems it is reached through (at `depth - 1`).
+    pub via: Vec<String>,
+    /// pending, acknowledged, ready, not_ready.
+    pub readiness: String,
+}
+
+/// A change notice's picture: the changing system on the left, then a column per depth of the
+/// systems it reaches, each box saying (in words, and by its border) what that system answered.
+pub fn render_notice(system: &str, reached: &[Reached]) -> String {
+    let depths = reached.iter().map(|r| r.depth).max().unwrap_or(0) as i32;
+    let col_w = BOX_W + 60;
+    let width = 12 + (depths + 1) * col_w;
+    let mut columns: Vec<Vec<&Reached>> = vec![Vec::new(); depths as usize + 1];
+    for r in reached {
+        columns[r.depth as usize].push(r);
+    }
+    let mut more = vec![0usize; columns.len()];
+    for (d, c) in columns.iter_mut().enumerate() {
+        if c.len() > MAX_PER_SIDE {
+            more[d] = c.len() - (MAX_PER_SIDE - 1);
+            c.truncate(MAX_PER_SIDE - 1);
+        }
+    }
+    let rows = columns
+        .iter()
+        .zip(&more)
+        .map(|(c, m)| c.len() + usize::from(*m > 0))
+        .max()
+        .unwrap_or(1)
+        .max(1) as i32;
+    let height = rows * (BOX_H + GAP) + GAP + 30;
+    let count = |s: &str| reached.iter().filter(|r| r.readiness == s).count();
+    let description = format!(
+        "A change to {system} reaches {} systems: {} ready, {} not ready, {} acknowledged, {} not yet answered.",
+        reached.len(),
+        count("ready"),
+        count("not_ready"),
+        count("acknowledged"),
+        count("pending"),
+    );
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg class=\"picture\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-labelledby=\"picture-title picture-desc\">\
+<title id=\"picture-title\">Systems affected by the change to {}</title><desc id=\"picture-desc\">{}</desc>\
+<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#1b1b1b\"/></marker></defs>",
+        escape(system),
+        escape(&description)
+    );
+    // Where each drawn box is, to draw the arrows from the systems each is reached through.
+    let mut at: std::collections::HashMap<&str, (i32, i32)> = Default::default();
+    let top_of = |n: usize| (height + 30 - (n as i32) * (BOX_H + GAP)) / 2;
+    let centre_y = (height + 30) / 2 - BOX_H / 2;
+    at.insert(system, (12, centre_y));
+    let mut boxes = String::new();
+    let mut lines = String::new();
+    for (d, column) in columns.iter().enumerate().skip(1) {
+        let x = 12 + d as i32 * col_w;
+        let _ = write!(
+            boxes,
+            "<text x=\"{}\" y=\"18\" font-size=\"14\" fill=\"#1b1b1b\" text-anchor=\"middle\">depth {d}</text>",
+            x + BOX_W / 2
+        );
+        let n = column.len() + usize::from(more[d] > 0);
+        let top = top_of(n);
+        for (i, r) in column.iter().enumerate() {
+            let y = top + i as i32 * (BOX_H + GAP);
+            at.insert(r.id.as_str(), (x, y));
+            let (stroke, dash) = match r.readiness.as_str() {
+                "ready" => ("#1e6b34", ""),
+                "not_ready" => ("#a4161a", ""),
+                _ => ("#505a5f", " stroke-dasharray=\"4 3\""),
+            };
+            let _ = write!(
+                boxes,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"4\" fill=\"#ffffff\" stroke=\"{stroke}\" stroke-width=\"3\"{dash}/>\
+<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#1b1b1b\" text-anchor=\"middle\">{}</text>",
+                x + BOX_W / 2,
+                y + BOX_H / 2 + 4,
+                escape(&truncate(
+                    &format!("{}: {}", r.id, r.readiness.replace('_', " ")),
+                    34
+                ))
+            );
+        }
+        if more[d] > 0 {
+            let y = top + column.len() as i32 * (BOX_H + GAP);
+            let _ = write!(
+                boxes,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"4\" fill=\"#f3f2f1\" stroke=\"#1b1b1b\"/>\
+<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#1b1b1b\" text-anchor=\"middle\">and {} more systems</text>",
+                x + BOX_W / 2,
+                y + BOX_H / 2 + 4,
+                more[d]
+            );
+        }
+    }
+    for r in columns.iter().flatten() {
+        let Some(&(tx, ty)) = at.get(r.id.as_str()) else {
+            continue;
+        };
+        let sources: Vec<&str> = if r.depth == 1 {
+            vec![system]
+        } else {
+            r.via.iter().map(String::as_str).collect()
+        };
+        for s in sources {
+            if let Some(&(sx, sy)) = at.get(s) {
+                let _ = write!(
+                    lines,
+                    "<line x1=\"{}\" y1=\"{}\" x2=\"{tx}\" y2=\"{}\" stroke=\"#505a5f\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"/>",
+                    sx + BOX_W,
+                    sy + BOX_H / 2,
+                    ty + BOX_H / 2
+                );
+            }
+        }
+    }
+    svg.push_str(&lines);
+    svg.push_str(&boxes);
+    let _ = write!(
+        svg,
+        "<rect x=\"12\" y=\"{centre_y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"4\" fill=\"#1d4f91\" stroke=\"#1b1b1b\"/>\
+<text x=\"{}\" y=\"{}\" font-size=\"14\" font-weight=\"bold\" fill=\"#ffffff\" text-anchor=\"middle\">{} (changing)</text></svg>",
+        12 + BOX_W / 2,
+        centre_y + BOX_H / 2 + 5,
+        escape(&truncate(system, 22))
+    );
+    svg
+}
