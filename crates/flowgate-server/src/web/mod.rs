@@ -1,5 +1,6 @@
 //! The web pages: server-rendered HTML (askama templates, escaped by default), usable without
-//! JavaScript, under a strict Content-Security-Policy (no script, no inline style). Each page
+//! JavaScript, under a strict Content-Security-Policy (scripts only from this server — htmx,
+//! vendored — and no inline script or style). Each page
 //! translates like the API does — read the session, authorise through the same Cedar policy,
 //! call core and store through the same functions as the API, render.
 //!
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/systems/{id}", get(pages::system_page))
         .route("/systems/{id}/review", post(pages::system_review))
         .route("/data-items", get(pages::data_items_page))
+        .route("/flows", get(pages::flows_page))
         .route("/people", get(pages::people_page))
         .route("/lint", get(pages::lint_page))
         .route("/audit", get(pages::audit_page))
@@ -61,6 +63,10 @@ pub fn router() -> Router<AppState> {
         .route("/notices/{id}/answer", post(pages::notice_answer))
         .route("/notices/{id}/{action}", post(pages::notice_close))
         .route("/static/flowgate.css", get(stylesheet))
+        .route("/static/htmx-2.0.11.min.js", get(htmx))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
+        .route("/requests/assess", post(pages::assess_fragment))
         .route(
             "/answer/{token}",
             get(answer::answer_page).post(answer::answer_post),
@@ -74,6 +80,28 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/flowgate.css"),
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../static/favicon.svg"),
+    )
+        .into_response()
+}
+
+async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400, immutable"),
+        ],
+        include_str!("../../static/htmx-2.0.11.min.js"),
     )
         .into_response()
 }
@@ -109,7 +137,7 @@ fn secure(mut response: Response) -> Response {
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
@@ -129,7 +157,7 @@ fn html(status: StatusCode, body: String) -> Response {
 /// A page built as text (the answer page): a title, a heading and a body.
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html_text = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} — Flowgate</title>\n<link rel=\"stylesheet\" href=\"/static/flowgate.css\">\n</head>\n<body>\n<header class=\"top\"><p class=\"brand\">Flowgate</p></header>\n<main id=\"main\">\n<h1>{}</h1>\n{body}\n</main>\n</body>\n</html>\n",
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} — Flowgate</title>\n<link rel=\"stylesheet\" href=\"/static/flowgate.css\">\n<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n</head>\n<body>\n<header class=\"top\"><p class=\"brand\">Flowgate</p></header>\n<main id=\"main\">\n<h1>{}</h1>\n{body}\n</main>\n</body>\n</html>\n",
         escape(title),
         escape(title)
     );

@@ -764,6 +764,56 @@ pub(super) async fn raise_post(
     }
 }
 
+#[derive(Template)]
+#[template(path = "assessment.html")]
+struct AssessmentFragment {
+    a: AssessmentBox,
+}
+
+#[derive(Template)]
+#[template(path = "assessment_problem.html")]
+struct AssessmentProblem {
+    message: String,
+}
+
+/// The raise form's assessment as it is filled in (htmx posts the form here on each change):
+/// the findings alone, to go under the form.
+pub(super) async fn assess_fragment(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Response {
+    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
+        return to_sign_in();
+    };
+    let fields = form(&body);
+    if !csrf_ok(&fields, &csrf) {
+        return csrf_refused();
+    }
+    let text = |k: &str| field(&fields, k).unwrap_or_default().to_owned();
+    let items: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "data_items")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let ask = json!({
+        "requester": who, "justification": text("justification"), "source": text("source"),
+        "target": text("target"), "data_items": items, "intended_use": text("intended_use"),
+    });
+    let reg = state.register.read().await;
+    match Request::from_json(&ask) {
+        Ok(request) => {
+            let a = policy::assess(&reg, &request, Utc::now().date_naive());
+            render(&AssessmentFragment {
+                a: AssessmentBox::from(&a),
+            })
+        }
+        Err(errors) => render(&AssessmentProblem {
+            message: join(errors.iter()),
+        }),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The register
 
@@ -781,6 +831,7 @@ struct SystemRow {
 struct SystemsPage {
     chrome: Chrome,
     q: String,
+    show: String,
     total: usize,
     from: usize,
     to: usize,
@@ -792,6 +843,8 @@ struct SystemsPage {
 #[derive(Debug, Deserialize)]
 pub(super) struct ListQuery {
     q: Option<String>,
+    /// `dpia-due` or `external`.
+    show: Option<String>,
     page: Option<usize>,
 }
 
@@ -807,6 +860,8 @@ pub(super) async fn systems_page(
     }
     let reg = state.register.read().await;
     let needle = q.q.clone().unwrap_or_default().trim().to_lowercase();
+    let show = q.show.clone().unwrap_or_default();
+    let soon = Utc::now().date_naive() + chrono::Duration::days(90);
     let mut matching: Vec<&flowgate_core::register::System> = reg
         .systems()
         .iter()
@@ -818,6 +873,14 @@ pub(super) async fn systems_page(
                     .as_ref()
                     .is_some_and(|o| o.as_str().contains(&needle))
         })
+        .filter(|s| match show.as_str() {
+            "dpia-due" => {
+                s.dpia_status != flowgate_core::register::DpiaStatus::Approved
+                    || s.dpia_review_due.is_some_and(|d| d <= soon)
+            }
+            "external" => s.external,
+            _ => true,
+        })
         .collect();
     matching.sort_by(|a, b| a.id.cmp(&b.id));
     let page = q.page.unwrap_or(1).max(1);
@@ -825,13 +888,15 @@ pub(super) async fn systems_page(
     let end = (start + PAGE).min(matching.len());
     let link = |p: usize| {
         format!(
-            "/systems?q={}&page={p}",
-            url::form_urlencoded::byte_serialize(needle.as_bytes()).collect::<String>()
+            "/systems?q={}&show={}&page={p}",
+            url::form_urlencoded::byte_serialize(needle.as_bytes()).collect::<String>(),
+            url::form_urlencoded::byte_serialize(show.as_bytes()).collect::<String>()
         )
     };
     render(&SystemsPage {
         chrome: Chrome::new(&state, &viewer, "systems"),
         q: needle.clone(),
+        show: show.clone(),
         total: matching.len(),
         from: if end == 0 { 0 } else { start + 1 },
         to: end,
@@ -1019,23 +1084,33 @@ struct NoticesPage {
     can_raise: bool,
     systems: Vec<(String, String)>,
     rows: Vec<NoticeRow>,
+    prev: Option<String>,
+    next: Option<String>,
 }
 
-async fn notices_view(state: &AppState, viewer: &Viewer, problem: Option<String>) -> Response {
+async fn notices_view(
+    state: &AppState,
+    viewer: &Viewer,
+    page: Option<usize>,
+    problem: Option<String>,
+) -> Response {
     let Some((who, _)) = viewer.person() else {
         return to_sign_in();
     };
-    let list = match state
+    let page = page.unwrap_or(1).max(1);
+    let (list, total) = match state
         .store
         .notices(&NoticeFilter {
-            limit: 100,
+            limit: PAGE as i64,
+            offset: ((page - 1) * PAGE) as i64,
             ..Default::default()
         })
         .await
     {
-        Ok((list, _)) => list,
+        Ok(found) => found,
         Err(e) => return failure(e.into()),
     };
+    let (_, prev, next) = paging("/notices", Some(page), total.max(0) as usize);
     let reg = state.register.read().await;
     let can_raise = state
         .authz
@@ -1053,11 +1128,17 @@ async fn notices_view(state: &AppState, viewer: &Viewer, problem: Option<String>
         can_raise,
         systems,
         rows: list.iter().map(NoticeRow::from).collect(),
+        prev,
+        next,
     })
 }
 
-pub(super) async fn notices_page(State(state): State<AppState>, viewer: Viewer) -> Response {
-    notices_view(&state, &viewer, None).await
+pub(super) async fn notices_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    notices_view(&state, &viewer, q.page, None).await
 }
 
 struct NoticeFacts {
@@ -1606,7 +1687,7 @@ pub(super) async fn notice_raise(
         .into_response(),
         Err(e) => {
             let (status, message) = e.public();
-            let mut page = notices_view(&state, &viewer, Some(message)).await;
+            let mut page = notices_view(&state, &viewer, None, Some(message)).await;
             *page.status_mut() = status;
             page
         }
@@ -1698,4 +1779,57 @@ async fn notice_after(
             page
         }
     }
+}
+
+struct FlowListRow {
+    id: String,
+    source: String,
+    target: String,
+    items: String,
+    method: String,
+    status: String,
+    request: String,
+}
+
+#[derive(Template)]
+#[template(path = "flows.html")]
+struct FlowsPage {
+    chrome: Chrome,
+    total: usize,
+    rows: Vec<FlowListRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// Every flow (interface) in the register, in id order, 50 to a page (2.4).
+pub(super) async fn flows_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if viewer.person().is_none() {
+        return to_sign_in();
+    }
+    let reg = state.register.read().await;
+    let ids = reg.sorted_ids(RecordKind::Flow);
+    let (range, prev, next) = paging("/flows", q.page, ids.len());
+    render(&FlowsPage {
+        chrome: Chrome::new(&state, &viewer, "flows"),
+        total: ids.len(),
+        rows: ids[range]
+            .iter()
+            .filter_map(|id| reg.flow(id))
+            .map(|f| FlowListRow {
+                id: f.id().to_owned(),
+                source: f.source().id.to_string(),
+                target: f.target().id.to_string(),
+                items: join(f.data_items().map(|d| &d.id)),
+                method: f.method().as_str().replace('_', " "),
+                status: f.status().as_str().into(),
+                request: f.to_flow().request.unwrap_or_default(),
+            })
+            .collect(),
+        prev,
+        next,
+    })
 }
