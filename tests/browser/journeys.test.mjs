@@ -247,7 +247,7 @@ test("the team records a DPIA, the waiting request moves on; the DPO reads the r
 
   const dpo = await as("dpo@uni.example");
   for (const [path, name] of [["/lint", "lint"], ["/data-items", "data-items"], ["/people", "people"], ["/audit", "audit"],
-                              ["/flows", "flows"], ["/systems?show=dpia-due", "systems-dpia-due"], ["/systems?show=external", "systems-external"]]) {
+                              ["/flows", "flows"], ["/requests", "requests"], ["/requests?state=completed", "requests-completed"], ["/systems?show=dpia-due", "systems-dpia-due"], ["/systems?show=external", "systems-external"]]) {
     await dpo.goto(`${base}${path}`);
     await accessible(dpo, name);
   }

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/sign-out", post(pages::sign_out))
         .route("/sign-in/oidc", get(oidc::begin))
         .route("/sign-in/callback", get(oidc::callback))
+        .route("/requests", get(pages::requests_page))
         .route(
             "/requests/new",
             get(pages::raise_page).post(pages::raise_post),

@@ -1833,3 +1833,77 @@ pub(super) async fn flows_page(
         next,
     })
 }
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+struct RequestsPage {
+    chrome: Chrome,
+    states: Vec<(&'static str, bool)>,
+    mine: bool,
+    rows: Vec<RequestRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RequestsQuery {
+    state: Option<String>,
+    mine: Option<bool>,
+    page: Option<usize>,
+}
+
+/// Every request the viewer may see, newest first, by state and whose, 50 to a page.
+pub(super) async fn requests_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<RequestsQuery>,
+) -> Response {
+    let Some((who, _)) = viewer.person() else {
+        return to_sign_in();
+    };
+    let chosen = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| RequestState::parse(s).ok());
+    let mine = q.mine.unwrap_or(false);
+    let page = q.page.unwrap_or(1).max(1);
+    let filter = RequestFilter {
+        requester: mine.then(|| who.clone()),
+        state: chosen,
+        limit: PAGE as i64,
+        offset: ((page - 1) * PAGE) as i64,
+        ..Default::default()
+    };
+    let (list, total) = match state.store.requests(&filter).await {
+        Ok(found) => found,
+        Err(e) => return failure(e.into()),
+    };
+    let reg = state.register.read().await;
+    let rows = list
+        .iter()
+        .filter(|r| {
+            state
+                .authz
+                .decide_request(&reg, who, RequestAction::View, r)
+                .is_ok_and(|d| d.allowed)
+        })
+        .map(RequestRow::from)
+        .collect();
+    let path = format!(
+        "/requests?state={}&mine={mine}",
+        chosen.map(|s| s.as_str()).unwrap_or_default()
+    );
+    let (_, prev, next) = paging(&path, Some(page), total.max(0) as usize);
+    render(&RequestsPage {
+        chrome: Chrome::new(&state, &viewer, "requests"),
+        states: RequestState::ALL
+            .iter()
+            .map(|s| (s.as_str(), Some(*s) == chosen))
+            .collect(),
+        mine,
+        rows,
+        prev,
+        next,
+    })
+}

@@ -652,3 +652,87 @@ pub async fn a_notice_queues_its_messages_with_it_and_each_is_delivered_once(bac
     assert!(v.failure.is_none(), "{:?}", v.failure);
     finish(db, store).await;
 }
+
+pub async fn sessions_and_sign_ins_expire_and_are_taken_once(backend: Backend) {
+    use flowgate_core::Email;
+    let db = TestDatabase::new(backend).await;
+    let store = db.open().await;
+    let now = ctx().now;
+    let who = Email::parse("iao@uni.example").expect("email");
+    let (token, session) = store
+        .create_session(&who, now, chrono::Duration::hours(1))
+        .await
+        .expect("session");
+    assert_eq!(token.len(), 64);
+    assert_eq!(session.person, who);
+    let found = store
+        .session(&token, now)
+        .await
+        .expect("lookup")
+        .expect("live");
+    assert_eq!(found, session);
+    assert!(
+        store
+            .session("not-a-token", now)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let later = now + chrono::Duration::hours(2);
+    assert!(
+        store
+            .session(&token, later)
+            .await
+            .expect("lookup")
+            .is_none(),
+        "expired"
+    );
+    let (other, _) = store
+        .create_session(&who, now, chrono::Duration::hours(1))
+        .await
+        .expect("session");
+    store.delete_session(&other).await.expect("sign out");
+    assert!(
+        store.session(&other, now).await.expect("lookup").is_none(),
+        "signed out"
+    );
+
+    store
+        .begin_oidc("state-1", "verifier-1", "nonce-1", now)
+        .await
+        .expect("begin");
+    assert!(
+        store
+            .finish_oidc("state-2", now)
+            .await
+            .expect("finish")
+            .is_none(),
+        "unknown state"
+    );
+    assert_eq!(
+        store.finish_oidc("state-1", now).await.expect("finish"),
+        Some(("verifier-1".to_owned(), "nonce-1".to_owned()))
+    );
+    assert!(
+        store
+            .finish_oidc("state-1", now)
+            .await
+            .expect("finish")
+            .is_none(),
+        "taken once"
+    );
+    store
+        .begin_oidc("state-3", "v", "n", now)
+        .await
+        .expect("begin");
+    let late = now + chrono::Duration::minutes(11);
+    assert!(
+        store
+            .finish_oidc("state-3", late)
+            .await
+            .expect("finish")
+            .is_none(),
+        "too old"
+    );
+    finish(db, store).await;
+}

@@ -43,4 +43,5 @@ contract!(
     requests_raised_at_once_get_one_number_each_and_their_own_events,
     tokens_authenticate_until_revoked_or_expired,
     a_notice_queues_its_messages_with_it_and_each_is_delivered_once,
+    sessions_and_sign_ins_expire_and_are_taken_once,
 );
