@@ -104,10 +104,15 @@ async function state(page) {
   return (await page.locator("dl.facts dt:text-is('State') + dd").textContent()).trim();
 }
 
+let steps = 0;
+
+/** Fills and presses a button; the page it leads to is checked like every other. */
 async function act(page, button, fill) {
   if (fill) await fill(page);
   await page.getByRole("button", { name: button }).click();
   await page.waitForLoadState();
+  steps += 1;
+  await accessible(page, `step-${String(steps).padStart(2, "0")}`);
 }
 
 test("a request goes from raised to a recorded flow on the system's page and picture", async () => {

@@ -166,15 +166,7 @@ impl Store {
                 id: id.to_owned(),
             })?;
         let current = decode(&row)?;
-        if let Some(expected) = if_match
-            && expected != current.version
-        {
-            return Err(WorkflowError::Conflict {
-                id: id.to_owned(),
-                expected,
-                current: current.version,
-            });
-        }
+        crate::requests::check_version(id, if_match, current.version)?;
         let t = step(&current, register)?;
         let n = &t.notice;
         let done = sqlx::query(

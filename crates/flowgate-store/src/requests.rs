@@ -238,15 +238,7 @@ impl Store {
                 id: id.to_owned(),
             })?;
         let current = decode(&row)?;
-        if let Some(expected) = if_match
-            && expected != current.version
-        {
-            return Err(WorkflowError::Conflict {
-                id: id.to_owned(),
-                expected,
-                current: current.version,
-            });
-        }
+        check_version(id, if_match, current.version)?;
         let t = step(&current, register)?;
         if update(&mut tx, &t.request, current.version).await? != 1 {
             // Writers are serialised on the head, so this means the row moved under us anyway.
@@ -385,6 +377,22 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
             .collect()
+    }
+}
+
+/// Refuses a step whose `If-Match` names another version than the one stored.
+pub(crate) fn check_version(
+    id: &str,
+    if_match: Option<i64>,
+    current: i64,
+) -> Result<(), WorkflowError> {
+    match if_match {
+        Some(expected) if expected != current => Err(WorkflowError::Conflict {
+            id: id.to_owned(),
+            expected,
+            current,
+        }),
+        _ => Ok(()),
     }
 }
 

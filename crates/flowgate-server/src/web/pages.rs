@@ -58,8 +58,11 @@ pub(super) fn failure(e: ApiError) -> Response {
     }
 }
 
+/// A form's fields, in order.
+type Fields = Vec<(String, String)>;
+
 /// The form fields of a body, in order (a field may repeat, as a multiple select's does).
-fn form(body: &Bytes) -> Vec<(String, String)> {
+fn form(body: &Bytes) -> Fields {
     url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -75,6 +78,19 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// The CSRF check of a state-changing form: it carries this session's token.
 fn csrf_ok(fields: &[(String, String)], csrf: &str) -> bool {
     field(fields, "csrf").is_some_and(|c| !c.is_empty() && c == csrf)
+}
+
+/// The person posting a form and its fields, once the form's CSRF token is checked; or the
+/// response that turns it away (sign in first, or the token is wrong).
+fn posted(viewer: &Viewer, body: &Bytes) -> Result<(Email, Fields), Box<Response>> {
+    let Some((who, csrf)) = viewer.person() else {
+        return Err(Box::new(to_sign_in()));
+    };
+    let fields = form(body);
+    if !csrf_ok(&fields, csrf) {
+        return Err(Box::new(csrf_refused()));
+    }
+    Ok((who.clone(), fields))
 }
 
 fn csrf_refused() -> Response {
@@ -573,13 +589,10 @@ pub(super) async fn request_action(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let Ok(name) = ActionName::parse(&action) else {
         return failure(ApiError::NotFound(format!("no action '{action}'")));
     };
@@ -687,13 +700,10 @@ pub(super) async fn raise_post(
     viewer: Viewer,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let text = |k: &str| field(&fields, k).unwrap_or_default().to_owned();
     let f = RaiseForm {
         source: text("source"),
@@ -783,13 +793,10 @@ pub(super) async fn assess_fragment(
     viewer: Viewer,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let text = |k: &str| field(&fields, k).unwrap_or_default().to_owned();
     let items: Vec<String> = fields
         .iter()
@@ -1273,13 +1280,10 @@ pub(super) async fn system_review(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let result: Result<Response, ApiError> = async {
         crate::api::authorise(
             &state,
@@ -1651,13 +1655,10 @@ pub(super) async fn notice_raise(
     viewer: Viewer,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let text = |k: &str| {
         field(&fields, k)
             .map(str::trim)
@@ -1700,13 +1701,10 @@ pub(super) async fn notice_answer(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let Some(system) = field(&fields, "system").and_then(|s| SystemId::parse(s).ok()) else {
         return failure(ApiError::invalid(
             "system",
@@ -1734,13 +1732,10 @@ pub(super) async fn notice_close(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Some((who, csrf)) = viewer.person().map(|(w, c)| (w.clone(), c.to_owned())) else {
-        return to_sign_in();
+    let (who, fields) = match posted(&viewer, &body) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let fields = form(&body);
-    if !csrf_ok(&fields, &csrf) {
-        return csrf_refused();
-    }
     let permission = match action.as_str() {
         "done" => flowgate_authz::NoticeAction::RecordDone,
         "withdraw" => flowgate_authz::NoticeAction::Withdraw,
