@@ -110,9 +110,11 @@ async fn spawn_app_with(backend: Backend, extra: Vec<Record>) -> App {
             .expect("token");
         tokens.insert(who, token);
     }
-    let state = AppState::load(store.clone(), Authz::builtin().expect("policy"))
+    let mut state = AppState::load(store.clone(), Authz::builtin().expect("policy"))
         .await
         .expect("state");
+    // The pages' tests sign in by choosing a person; the API ignores it.
+    state.dev_sign_in = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -228,8 +230,9 @@ on_both!(
     tokens_and_errors_are_what_a_client_expects,
 );
 
-// After `on_both!`, which it uses.
+// After `on_both!`, which they use.
 mod notify;
+mod pages;
 
 async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;
