@@ -38,6 +38,8 @@ pub struct AppState {
     pub dev_sign_in: bool,
     /// The university's identity provider, when single sign-on is configured.
     pub oidc: Option<Arc<web::oidc::Oidc>>,
+    /// The register-health page's last answer, for the register generation and day it was for.
+    pub lint: Arc<std::sync::Mutex<Option<Arc<web::LintSummary>>>>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             tokens: Default::default(),
             dev_sign_in: false,
             oidc: None,
+            lint: Default::default(),
         })
     }
 }

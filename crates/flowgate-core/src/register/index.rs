@@ -360,6 +360,9 @@ pub struct Register {
     /// Each system's rank in id order, made when first asked for after a system is added: impact
     /// lists thousands of systems in id order, and integers sort faster than their ids.
     system_rank: std::sync::OnceLock<Vec<u32>>,
+    /// Moves on with every change: what a cache of an answer about the whole register is keyed
+    /// by.
+    generation: u64,
     /// `(target, data item, flow)` for every active flow and each of its items, sorted.
     carrying: Vec<(Ix, Ix, Ix)>,
     /// Where each target's entries start in `carrying` (one more entry than there are systems),
@@ -603,6 +606,11 @@ impl Register {
         })[ix as usize]
     }
 
+    /// Changes with every change to the register (not a count of them).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// A system by its position.
     pub(crate) fn system_at(&self, ix: Ix) -> &System {
         &self.systems[ix as usize]
@@ -735,6 +743,7 @@ impl Register {
     /// Adds or replaces a record, keeping every index current. Refuses, changing nothing, a
     /// record whose references are not in the register.
     pub fn put(&mut self, record: Record) -> Result<PutOutcome, DanglingReference> {
+        self.generation += 1;
         if let Some(e) = self
             .dangling_references(&record, &|_, _| false)
             .into_iter()
@@ -964,6 +973,7 @@ impl Register {
 
     /// Builds the links after a bulk load by [`Register::load_batch`].
     pub fn finish_load(&mut self) {
+        self.generation += 1;
         self.rebuild_links();
     }
 
@@ -1023,6 +1033,7 @@ impl Register {
         &mut self,
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Vec<PutOutcome>, DanglingReference> {
+        self.generation += 1;
         let records: Vec<Record> = records.into_iter().collect();
         let flows = records
             .iter()

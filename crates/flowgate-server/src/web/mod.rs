@@ -26,6 +26,19 @@ use flowgate_core::Email;
 
 use crate::AppState;
 
+/// Every active flow assessed as if requested today, kept in order of what to do first: the
+/// register-health page pages through it without assessing a million flows again.
+#[derive(Debug)]
+pub struct LintSummary {
+    pub generation: u64,
+    pub day: chrono::NaiveDate,
+    pub total: usize,
+    pub rejected: usize,
+    pub review: usize,
+    /// The flows that do not proceed, worst first, then by id.
+    pub flagged: Vec<(flowgate_core::policy::Outcome, String)>,
+}
+
 /// How long a web session lasts.
 const SESSION_HOURS: i64 = 12;
 

@@ -1,6 +1,8 @@
 //! The pages themselves: each reads the session, asks the same functions as the API (and so the
 //! same Cedar policy and workflow), and renders a template.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -1388,33 +1390,15 @@ pub(super) async fn lint_page(
     }
     let reg = state.register.read().await;
     let today = Utc::now().date_naive();
-    let mut total = 0;
-    let mut counts = [0usize; 3];
-    let mut flagged = Vec::new();
-    for f in reg.flows().filter(|f| f.is_active()) {
-        total += 1;
-        let a = policy::assess_flow(&reg, &f, today);
-        match a.outcome {
-            Outcome::Rejected => counts[0] += 1,
-            Outcome::NeedsReview => counts[1] += 1,
-            Outcome::Proceed => counts[2] += 1,
-        }
-        if a.outcome != Outcome::Proceed {
-            flagged.push((a.outcome, f, a));
-        }
-    }
-    // The worst first, then by flow id.
-    flagged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id().cmp(b.1.id())));
-    let (range, prev, next) = paging("/lint", q.page, flagged.len());
-    render(&LintPage {
-        chrome: Chrome::new(&state, &viewer, "lint"),
-        total,
-        rejected: counts[0],
-        review: counts[1],
-        proceed: counts[2],
-        rows: flagged[range]
-            .iter()
-            .map(|(o, f, a)| LintRow {
+    let summary = lint_summary(&state, &reg, today);
+    let (range, prev, next) = paging("/lint", q.page, summary.flagged.len());
+    // Only the page shown is assessed again for its findings' words.
+    let rows = summary.flagged[range]
+        .iter()
+        .filter_map(|(o, id)| reg.flow(id).map(|f| (o, f)))
+        .map(|(o, f)| {
+            let a = policy::assess_flow(&reg, &f, today);
+            LintRow {
                 flow: f.id().to_owned(),
                 source: f.source().id.to_string(),
                 target: f.target().id.to_string(),
@@ -1429,11 +1413,61 @@ pub(super) async fn lint_page(
                     .filter(|f| f.severity >= policy::Severity::Review)
                     .map(|f| format!("{} ({}): {}", f.rule, f.clause, f.message))
                     .collect(),
-            })
-            .collect(),
+            }
+        })
+        .collect();
+    render(&LintPage {
+        chrome: Chrome::new(&state, &viewer, "lint"),
+        total: summary.total,
+        rejected: summary.rejected,
+        review: summary.review,
+        proceed: summary.total - summary.rejected - summary.review,
+        rows,
         prev,
         next,
     })
+}
+
+/// Every active flow assessed today, from the cache when the register has not changed since.
+/// Keeps outcomes and ids only: a million assessments with their findings would not fit.
+fn lint_summary(
+    state: &AppState,
+    reg: &Register,
+    today: chrono::NaiveDate,
+) -> Arc<super::LintSummary> {
+    if let Ok(cache) = state.lint.lock()
+        && let Some(s) = cache.as_ref()
+        && s.generation == reg.generation()
+        && s.day == today
+    {
+        return s.clone();
+    }
+    let mut total = 0;
+    let (mut rejected, mut review) = (0, 0);
+    let mut flagged = Vec::new();
+    for f in reg.flows().filter(|f| f.is_active()) {
+        total += 1;
+        let outcome = policy::assess_flow(reg, &f, today).outcome;
+        match outcome {
+            Outcome::Rejected => rejected += 1,
+            Outcome::NeedsReview => review += 1,
+            Outcome::Proceed => continue,
+        }
+        flagged.push((outcome, f.id().to_owned()));
+    }
+    flagged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let summary = Arc::new(super::LintSummary {
+        generation: reg.generation(),
+        day: today,
+        total,
+        rejected,
+        review,
+        flagged,
+    });
+    if let Ok(mut cache) = state.lint.lock() {
+        *cache = Some(summary.clone());
+    }
+    summary
 }
 
 struct EventRow {
