@@ -100,6 +100,11 @@ pub enum OutboxCommand {
     },
     /// Send a message again at once (a failed one, or one waiting out its backoff).
     Retry { id: String },
+    /// Delete messages delivered more than DAYS days ago (pending and failed ones stay).
+    Prune {
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -474,6 +479,18 @@ pub async fn outbox(store: &Store, cmd: &OutboxCommand) -> anyhow::Result<Outcom
             } else {
                 Outcome::Ok
             })
+        }
+        OutboxCommand::Prune { days } => {
+            if *days < 0 {
+                return Err(BadInput(format!("--days: {days} is negative")).into());
+            }
+            let before = Utc::now() - chrono::Duration::days(*days);
+            let n = store.prune_outbox(before).await?;
+            eprintln!(
+                "deleted {n} messages delivered before {}",
+                before.date_naive()
+            );
+            Ok(Outcome::Ok)
         }
         OutboxCommand::Retry { id } => {
             if store.retry_outbox(id, Utc::now()).await? {

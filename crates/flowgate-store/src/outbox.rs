@@ -448,6 +448,17 @@ impl Store {
         Ok((list, counts))
     }
 
+    /// Deletes delivered messages delivered before `before`; how many. Pending and failed ones
+    /// stay whatever their age: they are what someone must still look at.
+    pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < $1")
+                .bind(format_time(&before))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     /// One message.
     pub async fn outbox_message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError> {
         sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))

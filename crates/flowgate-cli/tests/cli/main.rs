@@ -225,6 +225,12 @@ async fn notices_are_raised_answered_and_closed_as_the_code_says(backend: Backen
             .iter()
             .any(|m| m["recipient"] == "bi.dev@uni.example" && m["event"] == "notice.raised")
     );
+    let pruned = ok(env.run(&["outbox", "prune", "--days", "0"]));
+    assert!(
+        pruned.stderr.contains("deleted 0 messages"),
+        "nothing was delivered: {}",
+        pruned.stderr
+    );
     ok(as_who(
         "pl.integrations@uni.example",
         &["notices", "withdraw", "chg-1", "--note", "postponed"],

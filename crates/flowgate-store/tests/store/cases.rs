@@ -642,6 +642,17 @@ pub async fn a_notice_queues_its_messages_with_it_and_each_is_delivered_once(bac
             .expect("due")
             .is_empty()
     );
+    // Pruning takes delivered messages only, and only those delivered before the date.
+    assert_eq!(
+        store.prune_outbox(later).await.expect("prune"),
+        0,
+        "delivered at `later`, not before"
+    );
+    let pruned = store.prune_outbox(far).await.expect("prune");
+    assert_eq!(pruned, 1, "the one delivered e-mail");
+    let (_, counts) = store.outbox(None, 50, 0).await.expect("outbox");
+    assert_eq!(counts.delivered, 0);
+    assert!(counts.pending >= 1, "undelivered messages stay");
     let history = store.notice_history("chg-1").await.expect("history");
     let kinds: Vec<&str> = history.iter().map(|e| e.event.kind.as_str()).collect();
     assert_eq!(
