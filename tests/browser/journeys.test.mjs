@@ -8,7 +8,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -282,6 +282,24 @@ test("a change notice is raised, drawn, answered from a home page, and not recor
   await assert.doesNotReject(picture.waitFor());
   assert.match(await picture.locator("desc").textContent(), /not yet answered/);
   await accessible(owner, "notice-raised");
+
+  // The e-mail each IAO and IAA was sent (queued in the outbox: the demo has no SMTP server)
+  // links to a page that answers without signing in.
+  const outbox = JSON.parse(
+    execFileSync(BIN, ["--database-url", dbUrl, "outbox", "list", "--format", "json", "--limit", "500"], { encoding: "utf8" }),
+  );
+  const mail = outbox.items.find((m) => m.recipient === "bi.manager@uni.example" && m.event === "notice.raised");
+  assert.ok(mail, "the IAO of dw was sent the notice");
+  const link = mail.body.match(/http:\/\/\S+\/answer\/[0-9a-f]+/)[0];
+  const anonymous = await (await browser.newContext()).newPage();
+  anonymous.on("console", (m) => m.type() === "error" && consoleErrors.push(`${anonymous.url()}: ${m.text()}`));
+  await anonymous.goto(link);
+  await assert.doesNotReject(anonymous.getByText("You are answering for").waitFor());
+  await accessible(anonymous, "answer-link");
+  await anonymous.getByRole("button", { name: "Record the answer" }).click();
+  await anonymous.waitForLoadState();
+  await assert.doesNotReject(anonymous.getByText(/Recorded: \S+ is acknowledged\./).waitFor());
+  await accessible(anonymous, "answer-link-recorded");
 
   const iaa = await as("bi.dev@uni.example");
   await assert.doesNotReject(iaa.getByRole("heading", { name: "Change notices asking about my systems" }).waitFor());
