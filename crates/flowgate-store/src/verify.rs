@@ -28,6 +28,13 @@ pub enum VerificationFailure {
     Chain(ChainBreak),
     /// The log holds, but a table row disagrees with it.
     Mismatch(Box<Mismatch>),
+    /// A request or change notice row disagrees with the last step the log records for it.
+    Step {
+        /// "request" or "change notice".
+        kind: &'static str,
+        id: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for VerificationFailure {
@@ -35,6 +42,7 @@ impl fmt::Display for VerificationFailure {
         match self {
             VerificationFailure::Chain(b) => write!(f, "the audit chain is broken at {b}"),
             VerificationFailure::Mismatch(m) => write!(f, "{m}"),
+            VerificationFailure::Step { kind, id, message } => write!(f, "{kind} {id}: {message}"),
         }
     }
 }
@@ -94,6 +102,9 @@ impl fmt::Display for Mismatch {
 pub(crate) async fn verify(store: &Store) -> Result<Verification, StoreError> {
     let mut chain = ChainVerifier::new();
     let mut replayed: Vec<Record> = Vec::new();
+    // Each request's and notice's state after the last step the log records for it.
+    let mut requests: std::collections::HashMap<String, Value> = Default::default();
+    let mut notices: std::collections::HashMap<String, Value> = Default::default();
     let fail = |chain: &ChainVerifier, failure| Verification {
         events: chain.count(),
         head: chain.head(),
@@ -121,6 +132,18 @@ pub(crate) async fn verify(store: &Store) -> Result<Verification, StoreError> {
             };
             if let Err(b) = chain.check(&stored) {
                 return Ok(fail(&chain, VerificationFailure::Chain(b)));
+            }
+            let e = &stored.event;
+            for (prefix, key, into) in [
+                ("request.", "request", &mut requests),
+                ("notice.", "notice", &mut notices),
+            ] {
+                if e.kind.starts_with(prefix)
+                    && let Some(after) = e.payload.get(key)
+                    && let Some(id) = after.get("id").and_then(Value::as_str)
+                {
+                    into.insert(id.to_owned(), after.clone());
+                }
             }
             match audit::record_of(&stored.event) {
                 Ok(Some(r)) => replayed.push(r),
@@ -180,7 +203,7 @@ pub(crate) async fn verify(store: &Store) -> Result<Verification, StoreError> {
         }
         Err(e) => return Err(e),
     };
-    let failure = from_tables
+    let mut failure = from_tables
         .first_difference(&from_log)
         .map(|(kind, id, table, log)| {
             VerificationFailure::Mismatch(Box::new(Mismatch {
@@ -191,9 +214,73 @@ pub(crate) async fn verify(store: &Store) -> Result<Verification, StoreError> {
                 unreadable: None,
             }))
         });
+    if failure.is_none() {
+        failure = compare_steps(store, "requests", "request", &requests).await?;
+    }
+    if failure.is_none() {
+        failure = compare_steps(store, "change_notices", "change notice", &notices).await?;
+    }
     Ok(Verification {
         events: chain.count(),
         head: chain.head(),
         failure,
     })
+}
+
+/// Compares each row of `table` (kept whole as JSON in `body`) with the last step the log records
+/// for it: the first that differs, or that one side lacks.
+async fn compare_steps(
+    store: &Store,
+    table: &str,
+    kind: &'static str,
+    logged: &std::collections::HashMap<String, Value>,
+) -> Result<Option<VerificationFailure>, StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(&format!("SELECT id, body FROM {table} ORDER BY id"))
+        .fetch_all(store.pool())
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let body: String = row.try_get("body")?;
+        let step = |message: String| {
+            Some(VerificationFailure::Step {
+                kind,
+                id: id.clone(),
+                message,
+            })
+        };
+        let Ok(body) = serde_json::from_str::<Value>(&body) else {
+            return Ok(step("the table row cannot be read".into()));
+        };
+        let Some(log) = logged.get(&id) else {
+            return Ok(step(format!(
+                "is in the {table} table but not in the audit log"
+            )));
+        };
+        if &body != log {
+            let field = match (&body, log) {
+                (Value::Object(t), Value::Object(l)) => t
+                    .iter()
+                    .find(|(k, v)| l.get(*k) != Some(*v))
+                    .map(|(k, v)| {
+                        let in_log = l.get(k).cloned().unwrap_or(Value::Null);
+                        format!(" ({k} is {v} in the table but {in_log} in the audit log)")
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            return Ok(step(format!(
+                "the table row differs from its last step in the audit log{field}"
+            )));
+        }
+        seen.insert(id);
+    }
+    let mut missing: Vec<&String> = logged.keys().filter(|id| !seen.contains(*id)).collect();
+    missing.sort();
+    Ok(missing.first().map(|id| VerificationFailure::Step {
+        kind,
+        id: (*id).clone(),
+        message: format!("is in the audit log but missing from the {table} table"),
+    }))
 }

@@ -747,3 +747,70 @@ pub async fn sessions_and_sign_ins_expire_and_are_taken_once(backend: Backend) {
     );
     finish(db, store).await;
 }
+
+pub async fn verify_names_a_request_or_notice_whose_row_was_altered_behind_the_log(
+    backend: Backend,
+) {
+    use flowgate_core::notice::{self, ChangeDraft};
+    use flowgate_core::policy::{Access, Request};
+    use flowgate_core::workflow;
+    use flowgate_core::{Email, SystemId};
+    let (db, store, reg) = seeded(backend).await;
+    let now = ctx().now;
+    let who = Email::parse("other@uni.example").expect("email");
+    let ask = Request {
+        requester: who.clone(),
+        justification: "why".into(),
+        source: SystemId::parse("sits").expect("id"),
+        target: SystemId::parse("moodle").expect("id"),
+        data_items: [flowgate_core::DataItemId::parse("marks").expect("id")].into(),
+        intended_use: "use".into(),
+        access: Access::ReadOnly,
+    };
+    let raiser = who.clone();
+    store
+        .raise_request(who.as_str(), now, move |id| {
+            workflow::raise(id, ask, None, &raiser, now)
+        })
+        .await
+        .expect("raised");
+    let draft = ChangeDraft {
+        system: SystemId::parse("sits").expect("id"),
+        summary: "Upgrade".into(),
+        details: None,
+        planned_for: now.date_naive() + chrono::Duration::days(3),
+        urgent: false,
+        data_items: vec![],
+    };
+    store
+        .raise_notice(who.as_str(), now, |id| {
+            notice::raise(id, draft, &who, &reg, now)
+        })
+        .await
+        .expect("notice");
+    let v = store.verify().await.expect("verify");
+    assert!(v.failure.is_none(), "{:?}", v.failure);
+
+    execute(
+        &store,
+        "UPDATE requests SET body = REPLACE(body, '\"with_data_product_team\"', '\"approved\"') WHERE id = 'req-1'",
+    )
+    .await;
+    let f = failure(&store).await.to_string();
+    assert_eq!(
+        f,
+        "request req-1: the table row differs from its last step in the audit log (state is \"approved\" in the table but \"with_data_product_team\" in the audit log)"
+    );
+    execute(
+        &store,
+        "UPDATE requests SET body = REPLACE(body, '\"approved\"', '\"with_data_product_team\"') WHERE id = 'req-1'",
+    )
+    .await;
+    execute(&store, "DELETE FROM change_notices WHERE id = 'chg-1'").await;
+    let f = failure(&store).await.to_string();
+    assert_eq!(
+        f,
+        "change notice chg-1: is in the audit log but missing from the change_notices table"
+    );
+    finish(db, store).await;
+}

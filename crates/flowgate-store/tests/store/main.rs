@@ -44,4 +44,5 @@ contract!(
     tokens_authenticate_until_revoked_or_expired,
     a_notice_queues_its_messages_with_it_and_each_is_delivered_once,
     sessions_and_sign_ins_expire_and_are_taken_once,
+    verify_names_a_request_or_notice_whose_row_was_altered_behind_the_log,
 );
