@@ -134,8 +134,6 @@ macro_rules! numbered_id {
         pub struct $name(String);
 
         impl $name {
-            pub const PREFIX: &'static str = $prefix;
-
             pub fn from_number(n: i64) -> $name {
                 $name(format!("{}{n}", $prefix))
             }
@@ -148,11 +146,6 @@ macro_rules! numbered_id {
                     }
                     _ => Err(IdError::Numbered { value: v.to_owned(), prefix: $prefix }),
                 }
-            }
-
-            /// The number after the prefix.
-            pub fn number(&self) -> i64 {
-                self.0[$prefix.len()..].parse().unwrap_or_default()
             }
 
             pub fn as_str(&self) -> &str {

@@ -326,29 +326,23 @@ impl Store {
             .map(|c| format!("'{}'", c.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
+        // One statement: the due messages are chosen and leased together. The outer condition is
+        // checked again on each row as it is updated, so of two workers (two servers on one
+        // PostgreSQL) choosing the same message only one gets it.
+        let due = format!(
+            "status = 'pending' AND channel IN ({channels}) AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2)"
+        );
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE status = 'pending' AND channel IN ({channels}) AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, id LIMIT $2"
+            "UPDATE outbox SET claimed_until = $1 WHERE id IN (SELECT id FROM outbox WHERE {due} ORDER BY next_attempt_at, id LIMIT $3) AND {due} RETURNING {COLUMNS}"
         ))
+        .bind(format_time(&(now + lease)))
         .bind(&at)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let until = format_time(&(now + lease));
-        let mut claimed = Vec::new();
-        for row in &rows {
-            let m = decode(row)?;
-            let done = sqlx::query(
-                "UPDATE outbox SET claimed_until = $1 WHERE id = $2 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3)",
-            )
-            .bind(&until)
-            .bind(&m.id)
-            .bind(&at)
-            .execute(&self.pool)
-            .await?;
-            if done.rows_affected() == 1 {
-                claimed.push(m);
-            }
-        }
+        let mut claimed = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        // RETURNING gives no order: deliver the longest waiting first.
+        claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(claimed)
     }
 

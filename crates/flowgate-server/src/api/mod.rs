@@ -492,13 +492,6 @@ async fn put_system(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<SystemWritten>, ApiError> {
-    authorise(
-        &state,
-        &who,
-        RegisterAction::WriteRegister,
-        "change the register",
-    )
-    .await?;
     let record = parse_record(RecordKind::System, &id, "id", body)?;
     let (change, reassessed) = write_system(&state, &who, &id, record).await?;
     let reassessed = reassessed.iter().map(RequestView::from).collect();
@@ -633,13 +626,20 @@ fn parse_record(
 /// Writes records through the audit path, returning what happened to the first.
 /// Writes a system record and assesses again each request waiting for review on it (2.2): what
 /// the API's PUT and the system page's DPIA form both do. Returns what happened to the record
-/// and the requests moved on.
+/// and the requests moved on. Authorised here, so that no caller can forget to.
 pub(crate) async fn write_system(
     state: &AppState,
     who: &Email,
     id: &str,
     record: Record,
 ) -> Result<(String, Vec<SharingRequest>), ApiError> {
+    authorise(
+        state,
+        who,
+        RegisterAction::WriteRegister,
+        "change the register",
+    )
+    .await?;
     let change = write_records(state, who, vec![record]).await?;
     // A consequence of the change, made in the writer's name, not an action they are asked
     // about.

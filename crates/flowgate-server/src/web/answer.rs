@@ -5,64 +5,65 @@
 //! Opening the link changes nothing (mail scanners open links); the answer is a form posted back
 //! to the same address. The token is kept out of the log (`redact_path`) and out of referrers.
 
+use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
-use flowgate_core::notice::{ChangeNotice, NoticeState, Readiness};
+use flowgate_core::notice::{NoticeState, Readiness};
 use serde::Deserialize;
 
-use super::{escape, page};
+use super::Chrome;
+use super::pages::{failure, render};
 use crate::AppState;
 use crate::api::error::ApiError;
 
+/// A link that leads to no answer: mistyped, cut short, or for a system the notice does not
+/// reach.
 fn invalid_link() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "This link is not valid",
-        "<p>The link may have been mistyped or cut short by your e-mail program. Open the whole link from the e-mail, or answer on the notice's page in Flowgate.</p>",
-    )
+    failure(ApiError::NotFound(
+        "this link is not valid: it may have been mistyped or cut short by your e-mail program; open the whole link from the e-mail, or answer on the notice's page in Flowgate".into(),
+    ))
 }
 
-fn describe(n: &ChangeNotice) -> String {
-    let mut s = format!(
-        "<p><strong>{}</strong> will change <strong>{}</strong> on <strong>{}</strong>{}: {}</p>\n",
-        escape(n.raised_by.as_str()),
-        escape(n.change.system.as_str()),
-        n.change.planned_for,
-        if n.change.urgent {
-            " (urgent: it may go ahead even if systems downstream are not ready, 2.5)"
-        } else {
-            ""
-        },
-        escape(&n.change.summary)
-    );
-    if let Some(d) = &n.change.details {
-        s.push_str(&format!("<p>{}</p>\n", escape(d)));
-    }
-    s.push_str(&format!(
-        "<p>Notice given: {} days. Change notice {}.</p>\n",
-        n.notice_period_days(),
-        escape(n.id.as_str())
-    ));
-    s
+#[derive(Template)]
+#[template(path = "answer.html")]
+struct AnswerPage {
+    chrome: Chrome,
+    done: Option<String>,
+    id: String,
+    raised_by: String,
+    system: String,
+    planned: String,
+    urgent: bool,
+    summary: String,
+    details: Option<String>,
+    period: i64,
+    affected: String,
+    affected_name: String,
+    depth: u32,
+    person: String,
+    readiness: String,
+    note: Option<String>,
+    open: bool,
+    state: String,
+    /// The answer chosen in the form: the one given so far, or `acknowledged`.
+    checked: &'static str,
 }
 
 pub(super) async fn answer_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Response {
-    match render_answer(&state, &token, None).await {
-        Ok(r) => r,
-        Err(e) => error_page(e),
-    }
+    render_answer(&state, &token, None)
+        .await
+        .unwrap_or_else(failure)
 }
 
 /// The answer form, or (`done`) what was recorded.
 async fn render_answer(
     state: &AppState,
     token: &str,
-    done: Option<&str>,
+    done: Option<String>,
 ) -> Result<Response, ApiError> {
     let Some((id, system, person)) = state.store.answer_link(token).await? else {
         return Ok(invalid_link());
@@ -73,53 +74,34 @@ async fn render_answer(
     let Some(a) = n.affected_system(system.as_str()) else {
         return Ok(invalid_link());
     };
-    let mut body = String::new();
-    if let Some(done) = done {
-        body.push_str(&format!(
-            "<p role=\"status\"><strong>Recorded:</strong> {}</p>\n",
-            escape(done)
-        ));
-    }
-    body.push_str(&describe(&n));
-    body.push_str(&format!(
-        "<p>You are answering for <strong>{} ({})</strong>, affected at depth {}, as {}. Its answer so far: <strong>{}</strong>{}.</p>\n",
-        escape(&a.name),
-        escape(a.system.as_str()),
-        a.depth,
-        escape(person.as_str()),
-        a.readiness.as_str().replace('_', " "),
-        a.note
-            .as_deref()
-            .map(|n| format!(" ({})", escape(n)))
-            .unwrap_or_default()
-    ));
-    if n.state != NoticeState::Open {
-        body.push_str(&format!(
-            "<p>This notice is {}: nothing more can be recorded on it.</p>\n",
-            n.state
-        ));
-        return Ok(page(StatusCode::OK, "Change notice", &body));
-    }
-    let checked = |r: Readiness| {
-        if a.readiness == r || (a.readiness == Readiness::Pending && r == Readiness::Acknowledged) {
-            " checked"
-        } else {
-            ""
-        }
-    };
-    body.push_str(&format!(
-        "<form method=\"post\">\n<fieldset>\n<legend>Is {} ready for this change?</legend>\n\
-<p><input type=\"radio\" id=\"answer-acknowledged\" name=\"answer\" value=\"acknowledged\"{}><label for=\"answer-acknowledged\">I have read this notice; I will say later whether it is ready</label></p>\n\
-<p><input type=\"radio\" id=\"answer-ready\" name=\"answer\" value=\"ready\"{}><label for=\"answer-ready\">Ready</label></p>\n\
-<p><input type=\"radio\" id=\"answer-not-ready\" name=\"answer\" value=\"not_ready\"{}><label for=\"answer-not-ready\">Not ready</label></p>\n\
-</fieldset>\n<p><label for=\"note\">What is still needed (required when not ready)</label><br>\n<textarea id=\"note\" name=\"note\" rows=\"4\" cols=\"60\"></textarea></p>\n\
-<p><button type=\"submit\">Record the answer</button></p>\n</form>\n",
-        escape(a.system.as_str()),
-        checked(Readiness::Acknowledged),
-        checked(Readiness::Ready),
-        checked(Readiness::NotReady),
-    ));
-    Ok(page(StatusCode::OK, "Change notice", &body))
+    Ok(render(&AnswerPage {
+        // Nobody is signed in here: the link is the credential.
+        chrome: Chrome {
+            dev_sign_in: state.dev_sign_in,
+            ..Chrome::default()
+        },
+        done,
+        id: n.id.to_string(),
+        raised_by: n.raised_by.to_string(),
+        system: n.change.system.to_string(),
+        planned: n.change.planned_for.to_string(),
+        urgent: n.change.urgent,
+        summary: n.change.summary.clone(),
+        details: n.change.details.clone(),
+        period: n.notice_period_days(),
+        affected: a.system.to_string(),
+        affected_name: a.name.clone(),
+        depth: a.depth,
+        person: person.to_string(),
+        readiness: a.readiness.as_str().replace('_', " "),
+        note: a.note.clone(),
+        open: n.state == NoticeState::Open,
+        state: n.state.to_string(),
+        checked: match a.readiness {
+            Readiness::Pending => Readiness::Acknowledged.as_str(),
+            r => r.as_str(),
+        },
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,14 +116,13 @@ pub(super) async fn answer_post(
     Path(token): Path<String>,
     Form(form): Form<AnswerForm>,
 ) -> Response {
-    let link = match state.store.answer_link(&token).await {
+    let (id, system, person) = match state.store.answer_link(&token).await {
         Ok(Some(link)) => link,
         Ok(None) => return invalid_link(),
-        Err(e) => return error_page(e.into()),
+        Err(e) => return failure(e.into()),
     };
-    let (id, system, person) = link;
     let note = form.note.filter(|n| !n.trim().is_empty());
-    match crate::api::notices::answer(
+    let result = crate::api::notices::answer(
         &state,
         &person,
         id.as_str(),
@@ -150,31 +131,16 @@ pub(super) async fn answer_post(
         &form.answer,
         note,
     )
-    .await
-    {
-        Ok(t) => {
-            let said = t
-                .notice
-                .affected_system(system.as_str())
-                .map_or("answered", |a| a.readiness.as_str())
-                .replace('_', " ");
-            match render_answer(&state, &token, Some(&format!("{system} is {said}."))).await {
-                Ok(r) => r,
-                Err(e) => error_page(e),
-            }
-        }
-        Err(e) => error_page(e),
-    }
-}
-
-fn error_page(e: ApiError) -> Response {
-    let (status, message) = e.public();
-    page(
-        status,
-        "The answer was not recorded",
-        &format!(
-            "<p role=\"alert\">{}</p>\n<p>Go back, correct it and send it again.</p>",
-            escape(&message)
-        ),
-    )
+    .await;
+    let said = match result {
+        Ok(t) => t
+            .notice
+            .affected_system(system.as_str())
+            .map_or("answered", |a| a.readiness.as_str())
+            .replace('_', " "),
+        Err(e) => return failure(e),
+    };
+    render_answer(&state, &token, Some(format!("{system} is {said}.")))
+        .await
+        .unwrap_or_else(failure)
 }

@@ -129,7 +129,7 @@ pub fn redact_path(path: &str) -> &str {
     }
 }
 
-/// Escapes text for HTML (the answer page and the SVG picture, which are built as text).
+/// Escapes text for HTML (the SVG pictures, which are built as text).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -166,16 +166,6 @@ fn secure(mut response: Response) -> Response {
 /// A rendered page with its status.
 fn html(status: StatusCode, body: String) -> Response {
     secure((status, Html(body)).into_response())
-}
-
-/// A page built as text (the answer page): a title, a heading and a body.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html_text = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} — Flowgate</title>\n<link rel=\"stylesheet\" href=\"/static/flowgate.css\">\n<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n</head>\n<body>\n<header class=\"top\"><p class=\"brand\">Flowgate</p></header>\n<main id=\"main\">\n<h1>{}</h1>\n{body}\n</main>\n</body>\n</html>\n",
-        escape(title),
-        escape(title)
-    );
-    html(status, html_text)
 }
 
 /// Who is looking at a page: the signed-in person, if any.
